@@ -1,0 +1,71 @@
+// Command imdsd serves short-lived AWS credentials to local SDKs, CLIs and
+// containers by emulating EC2 IMDS and the ECS credentials endpoint. This
+// file only wires packages: the logic lives in daemon, imds and config.
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/imdsd/imdsd/daemon"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	if err := newRoot().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "imdsd:", err)
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "imdsd",
+		Short:         "Local EC2 metadata and ECS credentials endpoints for AWS SDKs",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	root.AddCommand(newServe())
+	return root
+}
+
+func newServe() *cobra.Command {
+	var (
+		cfgPath  string
+		demo     bool
+		logLevel string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the daemon in the foreground",
+		Long: `Run the daemon in the foreground, logging to stderr.
+
+Without --config, the config is read from $XDG_CONFIG_HOME/imdsd/config.toml
+(else ~/.config/imdsd/config.toml); a missing file means defaults. With --demo
+no AWS account is needed: generated dummy credentials are served.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			level := new(slog.LevelVar)
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			d, err := daemon.New(daemon.Options{ConfigPath: cfgPath, Demo: demo, Logger: log, LogLevel: level, LogLevelFlag: logLevel})
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return d.Run(ctx)
+		},
+	}
+	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "config file (default $XDG_CONFIG_HOME/imdsd/config.toml)")
+	cmd.Flags().BoolVar(&demo, "demo", false, "serve generated dummy credentials; needs no AWS account")
+	cmd.Flags().StringVar(&logLevel, "log-level", "", "debug, info, warn or error (overrides log_level in the config)")
+	return cmd
+}

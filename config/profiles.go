@@ -1,0 +1,319 @@
+package config
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+)
+
+// AWSFiles are the shared config and credentials files in use.
+type AWSFiles struct {
+	Config      []string
+	Credentials []string
+}
+
+// DefaultAWSFiles returns the files the AWS SDKs would read, honouring
+// AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE.
+func DefaultAWSFiles() AWSFiles {
+	cfg := os.Getenv("AWS_CONFIG_FILE")
+	if cfg == "" {
+		cfg = awsconfig.DefaultSharedConfigFilename()
+	}
+	creds := os.Getenv("AWS_SHARED_CREDENTIALS_FILE")
+	if creds == "" {
+		creds = awsconfig.DefaultSharedCredentialsFilename()
+	}
+	return AWSFiles{Config: []string{ExpandHome(cfg)}, Credentials: []string{ExpandHome(creds)}}
+}
+
+// All returns every file, config files first.
+func (f AWSFiles) All() []string {
+	return append(append([]string(nil), f.Config...), f.Credentials...)
+}
+
+// ProfileKind says how the daemon turns a profile into temporary credentials.
+type ProfileKind int
+
+const (
+	// KindAssumeRole: the profile has role_arn; the SDK's AssumeRole
+	// provider (with its source chain) yields session credentials.
+	KindAssumeRole ProfileKind = iota + 1
+	// KindSessionToken: the profile holds long-term keys only; the daemon
+	// exchanges them with GetSessionToken so they never reach a client.
+	KindSessionToken
+	// KindProvider: SSO, credential_process, web identity or a
+	// credential_source without a role; the SDK's own provider is used (and
+	// long-term keys it returns are exchanged with GetSessionToken).
+	KindProvider
+)
+
+func (k ProfileKind) String() string {
+	switch k {
+	case KindAssumeRole:
+		return "assume-role"
+	case KindSessionToken:
+		return "session-token"
+	case KindProvider:
+		return "sdk-provider"
+	}
+	return "unknown"
+}
+
+// Profile is an AWS profile resolved through the SDK's shared-config loader.
+type Profile struct {
+	Name            string
+	Kind            ProfileKind
+	RoleARN         string
+	Region          string
+	MFASerial       string
+	ExternalID      string
+	RoleSessionName string
+	// Duration is duration_seconds; 0 = the STS default.
+	Duration time.Duration
+	// SourceChain names the profiles credentials come from, outermost
+	// first (e.g. ["dev", "base"]).
+	SourceChain []string
+	// AccountID from aws_account_id or the role ARN; may be empty.
+	AccountID string
+	// SourceKeyID is the access key id at the end of the source chain, if
+	// the chain ends in keys; for messages only (it is not a secret).
+	SourceKeyID string
+	// Fingerprint hashes every effective setting, including the source
+	// chain and the source keys, so a reload can tell an unchanged profile
+	// (keep its cached credentials) from a changed one (fetch anew).
+	Fingerprint string
+}
+
+// ProfileNotFoundError means the profile does not exist in the AWS files.
+type ProfileNotFoundError struct {
+	Profile string
+	Files   []string
+}
+
+func (e *ProfileNotFoundError) Error() string {
+	return fmt.Sprintf("AWS profile %q not found in %s; add a [profile %s] section or serve another profile", e.Profile, strings.Join(e.Files, ", "), e.Profile)
+}
+
+// ProfileError is an invalid AWS profile, located in its file when possible.
+type ProfileError struct {
+	Profile string
+	File    string // "" when not located
+	Line    int
+	Key     string
+	Msg     string
+}
+
+func (e *ProfileError) Error() string {
+	loc := ""
+	if e.File != "" {
+		loc = e.File
+		if e.Line > 0 {
+			loc += fmt.Sprintf(":%d", e.Line)
+		}
+		loc += ": "
+	}
+	key := ""
+	if e.Key != "" {
+		key = e.Key + ": "
+	}
+	return fmt.Sprintf("%sprofile %s: %s%s", loc, e.Profile, key, e.Msg)
+}
+
+// ResolveProfile loads one profile with the SDK's loader and checks it is
+// something the daemon can turn into temporary credentials. It reads the
+// files but starts no network call.
+func ResolveProfile(ctx context.Context, files AWSFiles, name string) (*Profile, error) {
+	sc, err := awsconfig.LoadSharedConfigProfile(ctx, name, func(o *awsconfig.LoadSharedConfigOptions) {
+		o.ConfigFiles = files.Config
+		o.CredentialsFiles = files.Credentials
+	})
+	if err != nil {
+		var nf awsconfig.SharedConfigProfileNotExistError
+		var are awsconfig.SharedConfigAssumeRoleError
+		switch {
+		case errors.As(err, &nf) && nf.Profile == name:
+			return nil, &ProfileNotFoundError{Profile: name, Files: files.All()}
+		case errors.As(err, &nf):
+			// A source_profile that does not exist.
+			return nil, locate(files, name, "source_profile", fmt.Sprintf("source profile %q does not exist; fix source_profile or add that profile", nf.Profile))
+		case errors.As(err, &are):
+			return nil, locate(files, name, "source_profile", fmt.Sprintf("source profile chain is broken (a loop, or a source without credentials): %v", are.Err))
+		}
+		return nil, &ProfileError{Profile: name, Msg: err.Error()}
+	}
+	p := &Profile{Name: name}
+	if err := p.fill(files, &sc); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Profile) fill(files AWSFiles, sc *awsconfig.SharedConfig) error {
+	seen := map[*awsconfig.SharedConfig]bool{}
+	for c := sc; c != nil; c = c.Source {
+		if seen[c] {
+			return locate(files, p.Name, "source_profile", "source_profile chain loops; make the last profile in the chain hold keys or a credential_source")
+		}
+		seen[c] = true
+		p.SourceChain = append(p.SourceChain, c.Profile)
+		if c.Credentials.AccessKeyID != "" {
+			p.SourceKeyID = c.Credentials.AccessKeyID
+		}
+		if c.RoleARN != "" {
+			if err := checkRoleARN(c.RoleARN); err != nil {
+				return locate(files, c.Profile, "role_arn", err.Error())
+			}
+		}
+	}
+	p.RoleARN = sc.RoleARN
+	p.Region = sc.Region
+	p.MFASerial = sc.MFASerial
+	p.ExternalID = sc.ExternalID
+	p.RoleSessionName = sc.RoleSessionName
+	if sc.RoleDurationSeconds != nil {
+		p.Duration = *sc.RoleDurationSeconds
+	}
+	p.AccountID = sc.Credentials.AccountID
+	if a, err := arn.Parse(sc.RoleARN); err == nil {
+		p.AccountID = a.AccountID
+	}
+	switch {
+	case sc.RoleARN != "":
+		p.Kind = KindAssumeRole
+	case sc.Credentials.HasKeys():
+		p.Kind = KindSessionToken
+	case sc.CredentialProcess != "", sc.WebIdentityTokenFile != "", sc.CredentialSource != "",
+		sc.SSOSessionName != "", sc.SSOStartURL != "", sc.SSORoleName != "", sc.SSOAccountID != "":
+		p.Kind = KindProvider
+	default:
+		// Without this check the SDK would fall back to the container or
+		// instance endpoints, which may be this very daemon.
+		return locate(files, p.Name, "", "has no credentials: add role_arn with source_profile or credential_source, aws_access_key_id/aws_secret_access_key, sso_session, credential_process or web_identity_token_file")
+	}
+	if p.Duration != 0 && (p.Duration < 15*time.Minute || p.Duration > 12*time.Hour) {
+		return locate(files, p.Name, "duration_seconds", fmt.Sprintf("%d is out of range; use 900 to 43200", int(p.Duration.Seconds())))
+	}
+	p.Fingerprint = fingerprint(sc)
+	return nil
+}
+
+func checkRoleARN(s string) error {
+	a, err := arn.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not an ARN; use arn:aws:iam::<account-id>:role/<name>", s)
+	}
+	if a.Service != "iam" || !strings.HasPrefix(a.Resource, "role/") || len(a.Resource) <= len("role/") {
+		return fmt.Errorf("%q is not an IAM role ARN; use arn:aws:iam::<account-id>:role/<name>", s)
+	}
+	if len(a.AccountID) != 12 || strings.Trim(a.AccountID, "0123456789") != "" {
+		return fmt.Errorf("%q has account id %q; an account id is 12 digits", s, a.AccountID)
+	}
+	return nil
+}
+
+// fingerprint hashes the settings that decide which credentials a profile
+// yields. Secrets are hashed, never stored or printed.
+func fingerprint(sc *awsconfig.SharedConfig) string {
+	type link struct {
+		Profile, AKID, Secret, Token, AccountID          string
+		CredentialSource, CredentialProcess, WebIdentity string
+		SSOSession, SSORegion, SSOStartURL, SSOAccount   string
+		SSORole, RoleARN, ExternalID, MFASerial, Session string
+		Duration                                         time.Duration
+		Region, BaseEndpoint, CABundle, STSEndpoint      string
+		IgnoreEndpoints                                  bool
+	}
+	var chain []link
+	for c := sc; c != nil && len(chain) < 64; c = c.Source {
+		l := link{
+			Profile: c.Profile, AKID: c.Credentials.AccessKeyID, Secret: c.Credentials.SecretAccessKey,
+			Token: c.Credentials.SessionToken, AccountID: c.Credentials.AccountID,
+			CredentialSource: c.CredentialSource, CredentialProcess: c.CredentialProcess, WebIdentity: c.WebIdentityTokenFile,
+			SSOSession: c.SSOSessionName, SSORegion: c.SSORegion, SSOStartURL: c.SSOStartURL, SSOAccount: c.SSOAccountID,
+			SSORole: c.SSORoleName, RoleARN: c.RoleARN, ExternalID: c.ExternalID, MFASerial: c.MFASerial, Session: c.RoleSessionName,
+			Region: c.Region, BaseEndpoint: c.BaseEndpoint, CABundle: c.CustomCABundle,
+		}
+		if c.RoleDurationSeconds != nil {
+			l.Duration = *c.RoleDurationSeconds
+		}
+		if c.IgnoreConfiguredEndpoints != nil {
+			l.IgnoreEndpoints = *c.IgnoreConfiguredEndpoints
+		}
+		if ep, ok := c.Services.ServiceValues["sts"]; ok {
+			l.STSEndpoint = ep["endpoint_url"]
+		}
+		if c.SSOSession != nil {
+			l.SSORegion += "|" + c.SSOSession.SSORegion + "|" + c.SSOSession.SSOStartURL
+		}
+		chain = append(chain, l)
+	}
+	b, _ := json.Marshal(chain)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// locate builds a ProfileError pointing at the line of key in profile's
+// section (the section header when key is "" or not found).
+func locate(files AWSFiles, profile, key, msg string) *ProfileError {
+	e := &ProfileError{Profile: profile, Key: key, Msg: msg}
+	for _, f := range files.All() {
+		if line := findKey(f, profile, key); line > 0 {
+			e.File, e.Line = f, line
+			return e
+		}
+	}
+	return e
+}
+
+// findKey returns the 1-based line of key inside the profile's section of
+// an INI file, or of the section header when the key is absent; 0 if the
+// section is not in the file. Only for error messages: the SDK does the
+// parsing.
+func findKey(file, profile, key string) int {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return 0
+	}
+	names := map[string]bool{profile: true, "profile " + profile: true}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	header, n, in := 0, 0, false
+	for sc.Scan() {
+		n++
+		t := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(t, "[") && strings.HasSuffix(t, "]") {
+			name := strings.Join(strings.Fields(strings.Trim(t, "[]")), " ")
+			in = names[name]
+			if in && header == 0 {
+				header = n
+			}
+			continue
+		}
+		if in && key != "" {
+			if k, _, ok := strings.Cut(t, "="); ok && strings.TrimSpace(k) == key {
+				return n
+			}
+		}
+	}
+	return header
+}
+
+// ProfileFileHint names the config file a user should edit for profile
+// errors that carry no location.
+func ProfileFileHint(files AWSFiles) string {
+	if len(files.Config) > 0 {
+		return filepath.Clean(files.Config[0])
+	}
+	return "~/.aws/config"
+}

@@ -1,0 +1,59 @@
+// Package config reads imdsd's own config file, resolves AWS profiles with
+// aws-sdk-go-v2's shared-config loader, and watches the files for changes.
+package config
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Config is imdsd's own configuration, validated whole. A Config returned by
+// Load or Parse is complete: defaults are filled in and every value checked.
+type Config struct {
+	// Path is the file this came from; "" when no file existed (defaults).
+	Path string
+
+	// Profile is served on IMDS and at ECS /creds.
+	// Default: $AWS_PROFILE, else "default".
+	Profile string
+	// Region is reported by IMDS; "" means the profile's region (the daemon
+	// falls back to us-east-1 when the profile has none).
+	Region string
+	// RefreshBefore: refresh upstream credentials when less than this
+	// remains. Default 15m.
+	RefreshBefore time.Duration
+	// LogLevel is debug, info, warn or error. Default info.
+	LogLevel string
+
+	IMDS IMDSConfig
+	ECS  ECSConfig
+}
+
+// IMDSConfig is the [imds] table.
+type IMDSConfig struct {
+	// Listen addresses, host:port. Default ["127.0.0.1:9911"]. Empty list
+	// (listen = []) disables the endpoint.
+	Listen []string
+	// TokensRequired is tokens = "required" (default, IMDSv2 only); tokens =
+	// "optional" sets it false and also answers IMDSv1 GETs.
+	TokensRequired bool
+	// Allow: client address ranges accepted besides loopback (CIDRs or bare
+	// addresses in the file).
+	Allow []netip.Prefix
+	// Hosts: extra Host header names accepted.
+	Hosts []string
+}
+
+// ECSConfig is the [ecs] table.
+type ECSConfig struct {
+	// Listen addresses, host:port. Default ["127.0.0.1:9912"].
+	Listen []string
+	// TokenFile holds the Authorization token; "~" expanded. Default
+	// $XDG_CONFIG_HOME/imdsd/ecs-token (else ~/.config/imdsd/ecs-token).
+	// Created 0600 with a random token and no trailing newline if missing.
+	TokenFile string
+	// Profiles also served at /role/<profile>.
+	Profiles []string
+	Allow    []netip.Prefix
+	Hosts    []string
+}

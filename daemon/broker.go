@@ -1,0 +1,299 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/imdsd/imdsd/imds"
+)
+
+// fetchFunc obtains fresh temporary credentials from upstream (STS). Only
+// a broker's loop calls it.
+type fetchFunc func(ctx context.Context) (imds.Credentials, error)
+
+// brokerOptions tune the refresh loop; zero values take the defaults.
+type brokerOptions struct {
+	RefreshBefore time.Duration // refresh when less than this remains
+	BackoffBase   time.Duration // first retry delay after a failure
+	BackoffCap    time.Duration // longest retry delay
+	FetchTimeout  time.Duration // one upstream attempt
+	// MinRemaining: credentials with less life than this are not served.
+	MinRemaining time.Duration
+	Now          func() time.Time
+}
+
+func (o *brokerOptions) defaults() {
+	if o.RefreshBefore <= 0 {
+		o.RefreshBefore = 15 * time.Minute
+	}
+	if o.BackoffBase <= 0 {
+		o.BackoffBase = time.Second
+	}
+	if o.BackoffCap <= 0 {
+		o.BackoffCap = 2 * time.Minute
+	}
+	if o.FetchTimeout <= 0 {
+		o.FetchTimeout = 30 * time.Second
+	}
+	if o.MinRemaining <= 0 {
+		o.MinRemaining = 5 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// attempt is one upstream fetch; done is closed when it ends, so any number
+// of waiting requests share it (200 first requests = 1 STS call).
+type attempt struct {
+	done chan struct{}
+}
+
+// broker keeps one profile's credentials fresh. A single goroutine fetches
+// ahead of expiry with jittered exponential backoff on failure; requests
+// only read what it stored, or wait for the fetch already in flight.
+type broker struct {
+	profile string
+	fetch   fetchFunc
+	opt     brokerOptions
+	log     *slog.Logger
+
+	cur atomic.Pointer[imds.Credentials] // last good, nil if none
+
+	mu        sync.Mutex
+	inflight  *attempt // non-nil while a fetch runs
+	lastErr   error
+	failures  int
+	lastFetch time.Time
+	nextFetch time.Time
+	served    atomic.Int64
+
+	wake   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newBroker(profile string, fetch fetchFunc, opt brokerOptions, log *slog.Logger) *broker {
+	opt.defaults()
+	return &broker{
+		profile: profile,
+		fetch:   fetch,
+		opt:     opt,
+		log:     log.With("profile", profile),
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+}
+
+// start begins the refresh loop; the first fetch starts at once, so the
+// attempt exists before start returns and early requests wait on it.
+func (b *broker) start(ctx context.Context) {
+	ctx, b.cancel = context.WithCancel(ctx)
+	b.mu.Lock()
+	b.inflight = &attempt{done: make(chan struct{})}
+	b.mu.Unlock()
+	go b.loop(ctx)
+}
+
+// stop ends the loop and drops the cached credentials from memory.
+func (b *broker) stop() {
+	if b.cancel != nil {
+		b.cancel()
+		<-b.done
+	}
+	b.cur.Store(nil)
+}
+
+// refreshNow asks the loop to fetch at once (a changed source, `imdsd
+// refresh`), without waiting for it.
+func (b *broker) refreshNow() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (b *broker) loop(ctx context.Context) {
+	defer close(b.done)
+	for {
+		b.mu.Lock()
+		a := b.inflight
+		if a == nil {
+			a = &attempt{done: make(chan struct{})}
+			b.inflight = a
+		}
+		b.mu.Unlock()
+
+		fctx, cancel := context.WithTimeout(ctx, b.opt.FetchTimeout)
+		c, err := b.fetch(fctx)
+		cancel()
+		if ctx.Err() != nil {
+			b.finish(a, nil, ctx.Err())
+			return
+		}
+		next := b.finish(a, &c, err)
+
+		t := time.NewTimer(time.Until(next))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		case <-b.wake:
+			t.Stop()
+		}
+	}
+}
+
+// finish records an attempt's outcome, releases its waiters and returns
+// when the next fetch should start.
+func (b *broker) finish(a *attempt, c *imds.Credentials, err error) time.Time {
+	now := b.opt.Now()
+	if err == nil {
+		err = validate(c, now, b.opt.MinRemaining)
+	}
+	b.mu.Lock()
+	defer func() {
+		b.inflight = nil
+		b.mu.Unlock()
+		close(a.done)
+	}()
+	b.lastFetch = now
+	if err != nil {
+		if c == nil { // shutting down
+			return now
+		}
+		b.lastErr = err
+		b.failures++
+		b.nextFetch = now.Add(b.backoff())
+		if old := b.cur.Load(); old != nil && !old.Expires.After(now.Add(b.opt.MinRemaining)) {
+			b.cur.Store(nil) // never keep expired credentials around
+		}
+		b.log.Error("credential refresh failed", "err", err, "attempt", b.failures, "retry_in", b.nextFetch.Sub(now).Round(time.Millisecond))
+		return b.nextFetch
+	}
+	if c.LastUpdated.IsZero() {
+		c.LastUpdated = now
+	}
+	cc := *c
+	b.cur.Store(&cc)
+	if b.failures > 0 {
+		b.log.Info("credential refresh recovered", "after_failures", b.failures)
+	}
+	b.lastErr = nil
+	b.failures = 0
+	b.nextFetch = refreshAt(now, cc.Expires, b.opt.RefreshBefore)
+	b.log.Info("credentials refreshed", "access_key_id", cc.AccessKeyID, "expires", cc.Expires.UTC().Format(time.RFC3339), "next_refresh", b.nextFetch.UTC().Format(time.RFC3339))
+	return b.nextFetch
+}
+
+// refreshAt: refreshBefore ahead of expiry, or at half-life for credentials
+// that live shorter than twice refreshBefore, less a little jitter so many
+// profiles do not refresh in lockstep.
+func refreshAt(now, expires time.Time, before time.Duration) time.Time {
+	life := expires.Sub(now)
+	var wait time.Duration
+	if life < 2*before {
+		wait = life / 2
+	} else {
+		wait = life - before
+	}
+	if j := wait / 20; j > 0 {
+		wait -= time.Duration(rand.Int64N(int64(j)))
+	}
+	return now.Add(wait)
+}
+
+// backoff is exponential with full jitter in [d/2, d], capped. Called with
+// b.mu held.
+func (b *broker) backoff() time.Duration {
+	d := b.opt.BackoffBase
+	for i := 1; i < b.failures && d < b.opt.BackoffCap; i++ {
+		d *= 2
+	}
+	if d > b.opt.BackoffCap {
+		d = b.opt.BackoffCap
+	}
+	half := d / 2
+	return half + time.Duration(rand.Int64N(int64(half)+1))
+}
+
+func validate(c *imds.Credentials, now time.Time, min time.Duration) error {
+	switch {
+	case c.AccessKeyID == "" || c.SecretAccessKey == "":
+		return errEmptyCredentials
+	case c.SessionToken == "":
+		return errNoSessionToken
+	case !c.Expires.After(now.Add(min)):
+		return errExpiredOnArrival
+	}
+	return nil
+}
+
+// Credentials serves from memory: valid cached credentials at once; with
+// none, it waits for the fetch in flight (if any) up to ctx; else it says
+// why there are none.
+func (b *broker) Credentials(ctx context.Context) (imds.Credentials, error) {
+	if c, ok := b.valid(); ok {
+		b.served.Add(1)
+		return c, nil
+	}
+	b.mu.Lock()
+	a := b.inflight
+	b.mu.Unlock()
+	if a != nil {
+		select {
+		case <-a.done:
+		case <-ctx.Done():
+			return imds.Credentials{}, &imds.UnavailableError{Profile: b.profile, Message: "still fetching credentials from STS; retry shortly"}
+		}
+		if c, ok := b.valid(); ok {
+			b.served.Add(1)
+			return c, nil
+		}
+	}
+	b.mu.Lock()
+	err := b.lastErr
+	b.mu.Unlock()
+	msg := "no credentials yet; retry shortly"
+	if err != nil {
+		msg = explain(err)
+	}
+	return imds.Credentials{}, &imds.UnavailableError{Profile: b.profile, Message: msg}
+}
+
+func (b *broker) valid() (imds.Credentials, bool) {
+	c := b.cur.Load()
+	if c == nil || !c.Expires.After(b.opt.Now().Add(b.opt.MinRemaining)) {
+		return imds.Credentials{}, false
+	}
+	return *c, true
+}
+
+// brokerStatus is a snapshot for logs and the status command.
+type brokerStatus struct {
+	Profile     string    `json:"profile"`
+	AccessKeyID string    `json:"access_key_id,omitempty"`
+	Expires     time.Time `json:"expires,omitzero"`
+	LastRefresh time.Time `json:"last_refresh,omitzero"`
+	NextRefresh time.Time `json:"next_refresh,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+	Served      int64     `json:"served"`
+}
+
+func (b *broker) status() brokerStatus {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := brokerStatus{Profile: b.profile, LastRefresh: b.lastFetch, NextRefresh: b.nextFetch, Served: b.served.Load()}
+	if c := b.cur.Load(); c != nil {
+		s.AccessKeyID, s.Expires = c.AccessKeyID, c.Expires
+	}
+	if b.lastErr != nil {
+		s.LastError = explain(b.lastErr)
+	}
+	return s
+}

@@ -1,0 +1,52 @@
+package daemon
+
+import (
+	"context"
+
+	"github.com/imdsd/imdsd/config"
+)
+
+// watchedPaths: imdsd's config, the AWS files and the ECS token file, as
+// actually in use (env overrides included).
+func (d *Daemon) watchedPaths() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	path := d.opt.ConfigPath
+	if path == "" {
+		path = config.DefaultPath()
+	}
+	out := []string{config.ExpandHome(path)}
+	out = append(out, d.files.All()...)
+	if d.cfg != nil && d.cfg.ECS.TokenFile != "" {
+		out = append(out, d.cfg.ECS.TokenFile)
+	}
+	return out
+}
+
+// startWatcher reloads after each debounced burst of file changes.
+func (d *Daemon) startWatcher(ctx context.Context) (*config.Watcher, error) {
+	w, err := config.NewWatcher(d.watchedPaths(), d.opt.Debounce, d.log)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case changed, ok := <-w.Events():
+				if !ok {
+					return
+				}
+				d.log.Debug("files changed", "paths", changed)
+				if d.Reload() == nil {
+					// The config may name a new token file.
+					if err := w.SetPaths(d.watchedPaths()); err != nil {
+						d.log.Warn("updating watched files", "err", err)
+					}
+				}
+			}
+		}
+	}()
+	return w, nil
+}

@@ -1,0 +1,82 @@
+package imds
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// serveCreds answers security-credentials (or, if extended,
+// security-credentials-extended): the listing at the directory itself and
+// the document at <dir>/<role>, with or without a trailing slash.
+func (e *EC2) serveCreds(extended bool) ec2Handler {
+	base, render := credsPath, renderEC2
+	if extended {
+		base, render = credsExtPath, renderEC2Extended
+	}
+	return func(w http.ResponseWriter, r *http.Request, st *ec2State) {
+		rest := r.URL.Path[len(base):]
+		if st.s.Profile == "" {
+			// No role attached: EC2 answers 404 for the listing too.
+			e.notFound(w, r)
+			return
+		}
+		if rest == "" || rest == "/" {
+			// Exactly the role name, no newline: botocore, Rust and Java
+			// put the whole body into the next URL.
+			e.ok(w, r, st.s.Profile)
+			return
+		}
+		role := strings.TrimSuffix(rest[1:], "/")
+		if role != st.s.Profile {
+			e.notFound(w, r)
+			return
+		}
+		now := e.now()
+		c, status, msg := lookup(r.Context(), e.src, role, now)
+		if status != http.StatusOK {
+			e.fail(w, r, status, msg)
+			return
+		}
+		cache := &st.doc
+		if extended {
+			cache = &st.extDoc
+		}
+		doc := cache.get(c, now, render)
+		credentialHeaders(w)
+		// text/plain like the real service: some clients sniff nothing and
+		// parse the body whatever the type, others were written against it.
+		writeDoc(w, r, http.StatusOK, hdrTextPlain, doc.length, doc.body)
+		if r.Method == http.MethodGet && e.opts.OnVend != nil {
+			e.opts.OnVend(r, role, c)
+		}
+		logDebug(e.log, r, "imds credentials served", http.StatusOK,
+			slog.String("profile", role), slog.String("access_key_id", c.AccessKeyID))
+	}
+}
+
+func renderEC2(b []byte, c Credentials, now time.Time) []byte {
+	return appendEC2Doc(b, c, now, false)
+}
+
+func renderEC2Extended(b []byte, c Credentials, now time.Time) []byte {
+	return appendEC2Doc(b, c, now, true)
+}
+
+// appendEC2Doc renders the IMDS credential document. Go v2 checks Code
+// case-insensitively, Go v1 exactly; every SDK needs the four keys.
+func appendEC2Doc(b []byte, c Credentials, now time.Time, extended bool) []byte {
+	b = append(b, '{')
+	b = appendField(b, "Code", "Success")
+	b = appendTimeField(b, "LastUpdated", lastUpdated(c, now))
+	b = appendField(b, "Type", "AWS-HMAC")
+	b = appendField(b, "AccessKeyId", c.AccessKeyID)
+	b = appendField(b, "SecretAccessKey", c.SecretAccessKey)
+	b = appendField(b, "Token", c.SessionToken)
+	b = appendTimeField(b, "Expiration", c.Expires)
+	if extended && c.AccountID != "" {
+		b = appendField(b, "AccountId", c.AccountID)
+	}
+	return append(b, '}')
+}

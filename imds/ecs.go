@@ -1,0 +1,174 @@
+package imds
+
+import (
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/mux"
+)
+
+const (
+	ecsCredsPath = "/creds"
+	ecsRolePath  = "/role/"
+)
+
+// ECS is the container-credentials face (AWS_CONTAINER_CREDENTIALS_FULL_URI
+// pointing at /creds or /role/<profile>). It is an http.Handler; put it
+// behind a Guard.
+type ECS struct {
+	src    Source
+	opts   Options
+	log    *slog.Logger
+	state  atomic.Pointer[ecsState]
+	router *mux.Router
+	now    func() time.Time // tests replace it before serving
+}
+
+// ecsState is everything derived from one ECSSettings.
+type ecsState struct {
+	s     ECSSettings
+	token []byte
+	// docs has one cache per served profile; a settings change drops them.
+	docs map[string]*docCache
+}
+
+// NewECS returns the ECS face serving s's profiles from src.
+func NewECS(src Source, s ECSSettings, o Options) *ECS {
+	e := &ECS{src: src, opts: o, log: loggerOf(o), now: time.Now}
+	e.Update(s)
+	e.router = e.routes()
+	return e
+}
+
+// Update swaps the settings atomically; requests in flight finish with the
+// settings they started with.
+func (e *ECS) Update(s ECSSettings) {
+	s.Profiles = slices.Clone(s.Profiles) // the caller may reuse its slice
+	st := &ecsState{s: s, token: []byte(s.Token), docs: make(map[string]*docCache, len(s.Profiles)+1)}
+	for _, p := range s.Profiles {
+		if p != "" {
+			st.docs[p] = &docCache{}
+		}
+	}
+	if s.DefaultProfile != "" {
+		st.docs[s.DefaultProfile] = &docCache{}
+	}
+	e.state.Store(st)
+}
+
+// ServeHTTP implements http.Handler.
+func (e *ECS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e.router.ServeHTTP(w, r)
+}
+
+func (e *ECS) routes() *mux.Router {
+	r := mux.NewRouter()
+	r.SkipClean(true)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.fail(w, r, http.StatusNotFound, "NotFound", "no such path; use /creds or /role/<profile>")
+	})
+	r.MethodNotAllowedHandler = r.NotFoundHandler
+	r.MatcherFunc(exact(ecsCredsPath)).HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.serve(w, r, e.state.Load(), "")
+	})
+	r.MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool {
+		return strings.HasPrefix(r.URL.Path, ecsRolePath)
+	}).HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := e.state.Load()
+		name := r.URL.Path[len(ecsRolePath):]
+		if name == "" {
+			name = "/" // never a profile: /role/ is not /creds
+		}
+		e.serve(w, r, st, name)
+	})
+	return r
+}
+
+// serve answers /creds (profile "") and /role/<profile>.
+func (e *ECS) serve(w http.ResponseWriter, r *http.Request, st *ecsState, profile string) {
+	if r.Method != http.MethodGet {
+		w.Header()["Allow"] = hdrAllowECS
+		e.fail(w, r, http.StatusMethodNotAllowed, "MethodNotAllowed", "only GET is allowed")
+		return
+	}
+	// Authorization before anything else, so that a client without the
+	// token cannot learn which profiles exist.
+	if !st.authorized(r) {
+		e.fail(w, r, http.StatusUnauthorized, "AccessDenied",
+			"missing or wrong Authorization header; set AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE) to the imdsd ECS token")
+		return
+	}
+	if profile == "" {
+		profile = st.s.DefaultProfile
+	}
+	cache := st.docs[profile]
+	if cache == nil {
+		e.fail(w, r, http.StatusNotFound, "NotFound", "profile "+profile+" is not served by imdsd")
+		return
+	}
+	now := e.now()
+	c, status, msg := lookup(r.Context(), e.src, profile, now)
+	if status != http.StatusOK {
+		code := "CredentialsUnavailable"
+		if status == http.StatusNotFound {
+			code = "NotFound"
+		}
+		e.fail(w, r, status, code, msg)
+		return
+	}
+	doc := cache.get(c, now, renderECS)
+	credentialHeaders(w)
+	writeDoc(w, r, http.StatusOK, hdrJSON, doc.length, doc.body)
+	if e.opts.OnVend != nil {
+		e.opts.OnVend(r, profile, c)
+	}
+	logDebug(e.log, r, "ecs credentials served", http.StatusOK,
+		slog.String("profile", profile), slog.String("access_key_id", c.AccessKeyID))
+}
+
+// authorized compares the Authorization header with the token in constant
+// time. An empty configured token refuses everyone rather than accepting a
+// missing header.
+func (st *ecsState) authorized(r *http.Request) bool {
+	vals := r.Header["Authorization"]
+	if len(st.token) == 0 || len(vals) != 1 {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(vals[0]), st.token) == 1
+}
+
+// fail writes an ECS error. The body carries both spellings of the keys:
+// Go v2 reads code/message, the JS SDK Code/Message.
+func (e *ECS) fail(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	logDebug(e.log, r, "ecs request refused", status, slog.String("reason", msg))
+	b := make([]byte, 0, 128+2*len(msg))
+	b = append(b, '{')
+	b = appendField(b, "code", code)
+	b = appendField(b, "message", msg)
+	b = appendField(b, "Code", code)
+	b = appendField(b, "Message", msg)
+	b = append(b, '}')
+	writeDoc(w, r, status, hdrJSON, []string{strconv.Itoa(len(b))}, b)
+}
+
+// renderECS renders the container-credentials document.
+func renderECS(b []byte, c Credentials, _ time.Time) []byte {
+	b = append(b, '{')
+	b = appendField(b, "AccessKeyId", c.AccessKeyID)
+	b = appendField(b, "SecretAccessKey", c.SecretAccessKey)
+	b = appendField(b, "Token", c.SessionToken)
+	b = appendTimeField(b, "Expiration", c.Expires)
+	if c.RoleArn != "" {
+		b = appendField(b, "RoleArn", c.RoleArn)
+	}
+	if c.AccountID != "" {
+		b = appendField(b, "AccountId", c.AccountID)
+	}
+	return append(b, '}')
+}

@@ -1,0 +1,71 @@
+package imds
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+)
+
+// Header values are shared, never-modified slices: assigning them directly
+// to the header map saves the allocation that Header.Set makes per request.
+var (
+	hdrTextPlain = []string{"text/plain"}
+	// hdrJSON must be exactly "application/json": Go v2 decodes an error
+	// body only when Content-Type equals that string, with no parameters.
+	hdrJSON     = []string{"application/json"}
+	hdrNoSniff  = []string{"nosniff"}
+	hdrNoStore  = []string{"no-store"}
+	hdrAllowGet = []string{"GET, HEAD"}
+	hdrAllowPut = []string{"PUT"}
+	hdrAllowECS = []string{"GET"}
+)
+
+// writeDoc writes a complete response whose body is already rendered.
+// length is the body length as a header value (precomputed where the body
+// is cached). HEAD gets the headers only.
+func writeDoc(w http.ResponseWriter, r *http.Request, status int, ctype []string, length []string, body []byte) {
+	h := w.Header()
+	h["Content-Type"] = ctype
+	h["Content-Length"] = length
+	h["X-Content-Type-Options"] = hdrNoSniff
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}
+
+// writeText writes a short text/plain response (listings, values, errors).
+func writeText(w http.ResponseWriter, r *http.Request, status int, body string) {
+	writeDoc(w, r, status, hdrTextPlain, []string{strconv.Itoa(len(body))}, []byte(body))
+}
+
+// credentialHeaders marks a credential document as uncacheable by any proxy
+// between the SDK and imdsd.
+func credentialHeaders(w http.ResponseWriter) {
+	w.Header()["Cache-Control"] = hdrNoStore
+}
+
+// logDebug logs one request at debug level. The Enabled check keeps the hot
+// path free of the argument boxing that slog does even for disabled levels.
+// Callers never pass secrets or tokens.
+func logDebug(l *slog.Logger, r *http.Request, msg string, status int, attrs ...slog.Attr) {
+	ctx := context.Background()
+	if !l.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	all := append([]slog.Attr{
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.String("remote", r.RemoteAddr),
+		slog.Int("status", status),
+	}, attrs...)
+	l.LogAttrs(ctx, slog.LevelDebug, msg, all...)
+}
+
+func loggerOf(o Options) *slog.Logger {
+	if o.Logger != nil {
+		return o.Logger
+	}
+	return slog.Default()
+}

@@ -1,0 +1,590 @@
+package fakests
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"math/big"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	stsNamespace = "https://sts.amazonaws.com/doc/2011-06-15/"
+	apiVersion   = "2011-06-15"
+
+	minDuration         = 900
+	maxAssumeRoleParam  = 43200  // AssumeRole DurationSeconds API limit
+	maxSessionTokenDur  = 129600 // GetSessionToken limit for IAM users
+	defaultSessionToken = 43200
+	chainedSessionLimit = 3600 // AWS caps role-chained sessions at 1h
+	maxPolicyLength     = 2048
+	maxPolicyArns       = 10
+)
+
+// principal is an authenticated signer.
+type principal struct {
+	arn         string
+	userID      string
+	account     string
+	accessKeyID string
+	session     bool // signed with issued (temporary) credentials
+	roleSession bool // ... from AssumeRole, i.e. further AssumeRole is chaining
+	roleArn     string
+	mfa         bool
+	expires     time.Time
+}
+
+// apiError is an STS error response.
+type apiError struct {
+	status  int
+	code    string
+	message string
+}
+
+func errIncomplete(msg string) *apiError {
+	return &apiError{http.StatusBadRequest, "IncompleteSignature", msg}
+}
+
+func errSignature(msg string) *apiError {
+	return &apiError{http.StatusForbidden, "SignatureDoesNotMatch", msg}
+}
+
+func errInvalidToken() *apiError {
+	return &apiError{http.StatusForbidden, "InvalidClientTokenId", "The security token included in the request is invalid."}
+}
+
+func errExpiredToken() *apiError {
+	return &apiError{http.StatusForbidden, "ExpiredToken", "The security token included in the request is expired"}
+}
+
+func errInternal() *apiError {
+	return &apiError{http.StatusInternalServerError, "InternalFailure", "An internal error occurred."}
+}
+
+func errValidation(msg string) *apiError {
+	return &apiError{http.StatusBadRequest, "ValidationError", msg}
+}
+
+func errNotAuthorized(caller, action, resource string) *apiError {
+	return &apiError{http.StatusForbidden, "AccessDenied",
+		fmt.Sprintf("User: %s is not authorized to perform: sts:%s on resource: %s", caller, action, resource)}
+}
+
+func (s *Server) dispatch(reqID string, p *principal, params map[string][]string) (any, *apiError) {
+	get := func(k string) string {
+		if v := params[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	action := get("Action")
+	if v := get("Version"); v != "" && v != apiVersion {
+		return nil, &apiError{http.StatusBadRequest, "InvalidAction",
+			fmt.Sprintf("Could not find operation %s for version %s", action, v)}
+	}
+	switch action {
+	case "":
+		return nil, &apiError{http.StatusBadRequest, "MissingAction", "Missing Action"}
+	case "AssumeRole":
+		return s.assumeRole(reqID, p, params, get)
+	case "GetSessionToken":
+		return s.getSessionToken(reqID, p, get)
+	case "GetCallerIdentity":
+		return getCallerIdentity(reqID, p), nil
+	}
+	return nil, &apiError{http.StatusBadRequest, "InvalidAction",
+		fmt.Sprintf("Could not find operation %s for version %s", action, apiVersion)}
+}
+
+var sessionNameRE = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
+
+func (s *Server) assumeRole(reqID string, p *principal, params map[string][]string, get func(string) string) (any, *apiError) {
+	roleArn := get("RoleArn")
+	sessionName := get("RoleSessionName")
+	externalID := get("ExternalId")
+	serial, code := get("SerialNumber"), get("TokenCode")
+	policy := get("Policy")
+
+	// Syntactic validation first, as AWS does, before any authorization.
+	if roleArn == "" {
+		return nil, errValidation("1 validation error detected: Value null at 'roleArn' failed to satisfy constraint: Member must not be null")
+	}
+	if len(roleArn) < 20 || len(roleArn) > 2048 {
+		return nil, errValidation(fmt.Sprintf("1 validation error detected: Value '%s' at 'roleArn' failed to satisfy constraint: Member must have length between 20 and 2048", roleArn))
+	}
+	if sessionName == "" {
+		return nil, errValidation("1 validation error detected: Value null at 'roleSessionName' failed to satisfy constraint: Member must not be null")
+	}
+	if !sessionNameRE.MatchString(sessionName) {
+		return nil, errValidation(fmt.Sprintf("1 validation error detected: Value '%s' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]* and have length between 2 and 64", sessionName))
+	}
+	duration, hasDuration, aerr := durationParam(get("DurationSeconds"), maxAssumeRoleParam)
+	if aerr != nil {
+		return nil, aerr
+	}
+	if externalID != "" && (len(externalID) < 2 || len(externalID) > 1224) {
+		return nil, errValidation("1 validation error detected: Value at 'externalId' failed to satisfy constraint: Member must have length between 2 and 1224")
+	}
+	policyArns, aerr := policyArnsParam(params)
+	if aerr != nil {
+		return nil, aerr
+	}
+	if policy != "" {
+		if len(policy) > maxPolicyLength {
+			return nil, errValidation(fmt.Sprintf("1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must have length less than or equal to %d", maxPolicyLength))
+		}
+		if !json.Valid([]byte(policy)) {
+			return nil, &apiError{http.StatusBadRequest, "MalformedPolicyDocument", "The policy is not in the valid JSON format."}
+		}
+	}
+
+	roleName, partition, account, ok := parseRoleArn(roleArn)
+	if !ok {
+		return nil, errValidation(fmt.Sprintf("%s is invalid", roleArn))
+	}
+
+	s.mu.Lock()
+	rl, known := s.roles[roleArn]
+	wantCode, knownSerial := s.mfa[serial]
+	s.mu.Unlock()
+
+	// Unknown roles and untrusted callers look the same, as in AWS.
+	if !known || !trusts(rl.opts.TrustedPrincipals, p) {
+		return nil, errNotAuthorized(p.arn, "AssumeRole", roleArn)
+	}
+	if rl.opts.ExternalID != "" && externalID != rl.opts.ExternalID {
+		return nil, errNotAuthorized(p.arn, "AssumeRole", roleArn)
+	}
+	mfa := p.mfa
+	if serial != "" || code != "" {
+		if serial == "" || code == "" {
+			return nil, &apiError{http.StatusForbidden, "AccessDenied", "MultiFactorAuthentication failed, must provide both MFA serial number and one time pass code."}
+		}
+		if !knownSerial || code != wantCode {
+			return nil, &apiError{http.StatusForbidden, "AccessDenied", "MultiFactorAuthentication failed with invalid MFA one time pass code."}
+		}
+		mfa = true
+	}
+	if rl.opts.RequireMFA && !mfa {
+		return nil, errNotAuthorized(p.arn, "AssumeRole", roleArn)
+	}
+
+	maxDur := int(rl.opts.MaxSessionDuration / time.Second)
+	if !hasDuration {
+		duration = min(3600, maxDur)
+	}
+	if duration > maxDur {
+		return nil, errValidation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
+	}
+	if p.roleSession && duration > chainedSessionLimit {
+		return nil, errValidation("The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.")
+	}
+
+	assumedArn := fmt.Sprintf("arn:%s:sts::%s:assumed-role/%s/%s", partition, account, roleName, sessionName)
+	roleID := stableID("AROA", roleArn)
+	ic := &issuedCred{
+		info: Issued{
+			RoleArn:           roleArn,
+			AssumedRoleArn:    assumedArn,
+			Account:           account,
+			SourceAccessKeyID: p.accessKeyID,
+			MFA:               mfa,
+			Policy:            policy,
+			PolicyArns:        policyArns,
+			Action:            "AssumeRole",
+			SessionName:       sessionName,
+			Caller:            p.arn,
+		},
+		arn:    assumedArn,
+		userID: roleID + ":" + sessionName,
+		role:   true,
+	}
+	s.issue(ic, duration)
+
+	resp := &assumeRoleResponse{}
+	resp.Result.Credentials = xmlCreds(ic)
+	resp.Result.AssumedRoleUser.Arn = assumedArn
+	resp.Result.AssumedRoleUser.AssumedRoleID = ic.userID
+	if policy != "" || len(policyArns) > 0 {
+		// Rough stand-in for AWS's packed-size percentage.
+		size := min(100, (len(policy)+len(strings.Join(policyArns, "")))*100/maxPolicyLength)
+		resp.Result.PackedPolicySize = &size
+	}
+	resp.Metadata.RequestID = reqID
+	return resp, nil
+}
+
+func (s *Server) getSessionToken(reqID string, p *principal, get func(string) string) (any, *apiError) {
+	duration, hasDuration, aerr := durationParam(get("DurationSeconds"), maxSessionTokenDur)
+	if aerr != nil {
+		return nil, aerr
+	}
+	if !hasDuration {
+		duration = defaultSessionToken
+	}
+	if p.session {
+		return nil, &apiError{http.StatusForbidden, "AccessDenied", "Cannot call GetSessionToken with session credentials"}
+	}
+	serial, code := get("SerialNumber"), get("TokenCode")
+	mfa := false
+	if serial != "" || code != "" {
+		if serial == "" || code == "" {
+			return nil, &apiError{http.StatusForbidden, "AccessDenied", "MultiFactorAuthentication failed, must provide both MFA serial number and one time pass code."}
+		}
+		s.mu.Lock()
+		want, ok := s.mfa[serial]
+		s.mu.Unlock()
+		if !ok || code != want {
+			return nil, &apiError{http.StatusForbidden, "AccessDenied", "MultiFactorAuthentication failed with invalid MFA one time pass code."}
+		}
+		mfa = true
+	}
+	ic := &issuedCred{
+		info: Issued{
+			Account:           p.account,
+			SourceAccessKeyID: p.accessKeyID,
+			MFA:               mfa,
+			Action:            "GetSessionToken",
+			Caller:            p.arn,
+		},
+		// Session credentials act as the user they were issued to.
+		arn:    p.arn,
+		userID: p.userID,
+	}
+	s.issue(ic, duration)
+
+	resp := &getSessionTokenResponse{}
+	resp.Result.Credentials = xmlCreds(ic)
+	resp.Metadata.RequestID = reqID
+	return resp, nil
+}
+
+func getCallerIdentity(reqID string, p *principal) any {
+	resp := &getCallerIdentityResponse{}
+	resp.Result.Arn = p.arn
+	resp.Result.UserID = p.userID
+	resp.Result.Account = p.account
+	resp.Metadata.RequestID = reqID
+	return resp
+}
+
+// issue fills in keys and expiry and stores the credentials.
+func (s *Server) issue(ic *issuedCred, durationSeconds int) {
+	ic.secret = randString(secretAlphabet, 40)
+	ic.token = "FakeSTSToken/" + base64.StdEncoding.EncodeToString(randBytes(192))
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	if s.lifetime > 0 {
+		// Millisecond precision so sub-second soak-test lifetimes survive
+		// the trip through the XML timestamp.
+		ic.info.Expires = now.Add(s.lifetime).UTC().Truncate(time.Millisecond)
+	} else {
+		// AWS reports whole seconds; truncate so the client and the
+		// server agree exactly on the expiry.
+		ic.info.Expires = now.Add(time.Duration(durationSeconds) * time.Second).UTC().Truncate(time.Second)
+	}
+	for {
+		id := "ASIA" + randString(idAlphabet, 16)
+		if _, taken := s.issued[id]; taken {
+			continue
+		}
+		if _, taken := s.users[id]; taken {
+			continue
+		}
+		ic.info.AccessKeyID = id
+		break
+	}
+	s.issued[ic.info.AccessKeyID] = ic
+}
+
+func durationParam(v string, maxSeconds int) (int, bool, *apiError) {
+	if v == "" {
+		return 0, false, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, false, errValidation(fmt.Sprintf("1 validation error detected: Value '%s' at 'durationSeconds' failed to satisfy constraint: Member must be a number", v))
+	}
+	if n < minDuration {
+		return 0, false, errValidation(fmt.Sprintf("1 validation error detected: Value '%d' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to %d", n, minDuration))
+	}
+	if n > maxSeconds {
+		return 0, false, errValidation(fmt.Sprintf("1 validation error detected: Value '%d' at 'durationSeconds' failed to satisfy constraint: Member must have value less than or equal to %d", n, maxSeconds))
+	}
+	return n, true, nil
+}
+
+// policyArnsParam collects PolicyArns.member.N.arn in N order.
+func policyArnsParam(params map[string][]string) ([]string, *apiError) {
+	type member struct {
+		n   int
+		arn string
+	}
+	var ms []member
+	for k, v := range params {
+		rest, ok := strings.CutPrefix(k, "PolicyArns.member.")
+		if !ok || len(v) == 0 {
+			continue
+		}
+		num, ok := strings.CutSuffix(rest, ".arn")
+		n, err := strconv.Atoi(num)
+		if !ok || err != nil || n < 1 {
+			continue
+		}
+		ms = append(ms, member{n, v[0]})
+	}
+	if len(ms) > maxPolicyArns {
+		return nil, errValidation(fmt.Sprintf("1 validation error detected: Value at 'policyArns' failed to satisfy constraint: Member must have length less than or equal to %d", maxPolicyArns))
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].n < ms[j].n })
+	var out []string
+	for _, m := range ms {
+		if len(m.arn) < 20 {
+			return nil, errValidation(fmt.Sprintf("1 validation error detected: Value '%s' at 'policyArns.%d.member.arn' failed to satisfy constraint: Member must have length greater than or equal to 20", m.arn, m.n))
+		}
+		out = append(out, m.arn)
+	}
+	return out, nil
+}
+
+// trusts reports whether a role's trust list admits p.
+func trusts(patterns []string, p *principal) bool {
+	if len(patterns) == 0 {
+		return true
+	}
+	candidates := []string{p.arn}
+	if p.roleSession && p.roleArn != "" {
+		candidates = append(candidates, p.roleArn)
+	}
+	for _, pat := range patterns {
+		if pat == "*" || pat == p.account {
+			return true
+		}
+		if part, svc, _, acct, res, ok := splitArn(pat); ok && svc == "iam" && res == "root" {
+			if acct == p.account && part == arnPartition(p.arn) {
+				return true
+			}
+			continue
+		}
+		for _, c := range candidates {
+			if globMatch(pat, c) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// globMatch matches '*' (any run, including '/') and '?' (one byte).
+func globMatch(pattern, s string) bool {
+	px, sx := 0, 0
+	nextPx, nextSx := -1, -1
+	for px < len(pattern) || sx < len(s) {
+		if px < len(pattern) {
+			switch c := pattern[px]; c {
+			case '*':
+				nextPx, nextSx = px, sx+1
+				px++
+				continue
+			case '?':
+				if sx < len(s) {
+					px++
+					sx++
+					continue
+				}
+			default:
+				if sx < len(s) && s[sx] == c {
+					px++
+					sx++
+					continue
+				}
+			}
+		}
+		if nextSx > 0 && nextSx <= len(s) {
+			px, sx = nextPx, nextSx
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+func splitArn(arn string) (partition, service, region, account, resource string, ok bool) {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[1] == "" {
+		return "", "", "", "", "", false
+	}
+	return parts[1], parts[2], parts[3], parts[4], parts[5], true
+}
+
+func arnAccount(arn string) string {
+	_, _, _, acct, _, _ := splitArn(arn)
+	return acct
+}
+
+func arnPartition(arn string) string {
+	part, _, _, _, _, _ := splitArn(arn)
+	return part
+}
+
+// parseRoleArn accepts arn:PARTITION:iam::ACCOUNT:role[/path]/NAME.
+func parseRoleArn(arn string) (name, partition, account string, ok bool) {
+	part, svc, _, acct, res, ok := splitArn(arn)
+	if !ok || svc != "iam" || acct == "" || !strings.HasPrefix(res, "role/") {
+		return "", "", "", false
+	}
+	name = res[strings.LastIndex(res, "/")+1:]
+	if name == "" {
+		return "", "", "", false
+	}
+	return name, part, acct, true
+}
+
+const (
+	idAlphabet     = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+	secretAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+)
+
+// stableID derives a deterministic AWS-style unique id (prefix + 17 chars),
+// so a principal's UserId is the same on every call.
+func stableID(prefix, seed string) string {
+	sum := sha256.Sum256([]byte(seed))
+	var b strings.Builder
+	b.WriteString(prefix)
+	for i := range 17 {
+		b.WriteByte(idAlphabet[int(sum[i])%len(idAlphabet)])
+	}
+	return b.String()
+}
+
+func userIDFor(arn string) string { return stableID("AIDA", arn) }
+
+func randBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return b
+}
+
+func randString(alphabet string, length int) string {
+	out := make([]byte, length)
+	n := big.NewInt(int64(len(alphabet)))
+	for i := range out {
+		k, err := rand.Int(rand.Reader, n)
+		if err != nil {
+			panic(err)
+		}
+		out[i] = alphabet[k.Int64()]
+	}
+	return string(out)
+}
+
+func newRequestID() string {
+	b := randBytes(16)
+	b[6] = (b[6] & 0x0f) | 0x40
+	b[8] = (b[8] & 0x3f) | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// XML documents, shaped after real STS responses.
+
+type responseMetadata struct {
+	RequestID string `xml:"RequestId"`
+}
+
+type xmlCredentials struct {
+	AccessKeyID     string `xml:"AccessKeyId"`
+	SecretAccessKey string `xml:"SecretAccessKey"`
+	SessionToken    string `xml:"SessionToken"`
+	Expiration      string `xml:"Expiration"`
+}
+
+func xmlCreds(ic *issuedCred) xmlCredentials {
+	layout := "2006-01-02T15:04:05Z"
+	if ic.info.Expires.Nanosecond() != 0 {
+		layout = "2006-01-02T15:04:05.000Z"
+	}
+	return xmlCredentials{
+		AccessKeyID:     ic.info.AccessKeyID,
+		SecretAccessKey: ic.secret,
+		SessionToken:    ic.token,
+		Expiration:      ic.info.Expires.UTC().Format(layout),
+	}
+}
+
+type assumeRoleResponse struct {
+	XMLName xml.Name `xml:"https://sts.amazonaws.com/doc/2011-06-15/ AssumeRoleResponse"`
+	Result  struct {
+		Credentials     xmlCredentials `xml:"Credentials"`
+		AssumedRoleUser struct {
+			Arn           string `xml:"Arn"`
+			AssumedRoleID string `xml:"AssumedRoleId"`
+		} `xml:"AssumedRoleUser"`
+		PackedPolicySize *int `xml:"PackedPolicySize,omitempty"`
+	} `xml:"AssumeRoleResult"`
+	Metadata responseMetadata `xml:"ResponseMetadata"`
+}
+
+type getSessionTokenResponse struct {
+	XMLName xml.Name `xml:"https://sts.amazonaws.com/doc/2011-06-15/ GetSessionTokenResponse"`
+	Result  struct {
+		Credentials xmlCredentials `xml:"Credentials"`
+	} `xml:"GetSessionTokenResult"`
+	Metadata responseMetadata `xml:"ResponseMetadata"`
+}
+
+type getCallerIdentityResponse struct {
+	XMLName xml.Name `xml:"https://sts.amazonaws.com/doc/2011-06-15/ GetCallerIdentityResponse"`
+	Result  struct {
+		Arn     string `xml:"Arn"`
+		UserID  string `xml:"UserId"`
+		Account string `xml:"Account"`
+	} `xml:"GetCallerIdentityResult"`
+	Metadata responseMetadata `xml:"ResponseMetadata"`
+}
+
+type errorResponse struct {
+	XMLName xml.Name `xml:"https://sts.amazonaws.com/doc/2011-06-15/ ErrorResponse"`
+	Error   struct {
+		Type    string `xml:"Type"`
+		Code    string `xml:"Code"`
+		Message string `xml:"Message"`
+	} `xml:"Error"`
+	RequestID string `xml:"RequestId"`
+}
+
+func writeError(w http.ResponseWriter, reqID string, e *apiError) int {
+	var resp errorResponse
+	resp.Error.Type = "Sender"
+	if e.status >= 500 {
+		resp.Error.Type = "Receiver"
+	}
+	resp.Error.Code = e.code
+	resp.Error.Message = e.message
+	resp.RequestID = reqID
+	return writeXML(w, e.status, reqID, &resp)
+}
+
+func writeXML(w http.ResponseWriter, status int, reqID string, v any) int {
+	body, err := xml.Marshal(v)
+	if err != nil {
+		// Only reachable through a programming error in this package.
+		status = http.StatusInternalServerError
+		body = []byte(`<ErrorResponse xmlns="` + stsNamespace + `"><Error><Type>Receiver</Type><Code>InternalFailure</Code><Message>marshal failed</Message></Error></ErrorResponse>`)
+	}
+	w.Header().Set("Content-Type", "text/xml")
+	w.Header().Set("X-Amzn-Requestid", reqID)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+	return status
+}

@@ -1,0 +1,522 @@
+// Package fakests is an in-process fake of AWS STS for tests and end-to-end
+// suites. It speaks the AWS Query protocol (form-encoded POST or query-string
+// GET, XML responses) and verifies every SigV4 signature for real, so a test
+// that passes against it exercises the same signing and credential plumbing
+// that real STS would. It only ever listens on loopback.
+//
+// Supported actions: AssumeRole, GetSessionToken, GetCallerIdentity.
+package fakests
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// FaultMode selects an injected failure (see Fault).
+type FaultMode int
+
+const (
+	// FaultNone answers normally (Fault.Delay still applies).
+	FaultNone FaultMode = iota
+	// Fault500 answers 500 InternalFailure.
+	Fault500
+	// FaultThrottle answers 400 Throttling.
+	FaultThrottle
+	// FaultHang never answers; the handler blocks until the client gives up
+	// (request context done) or the server is closed, then drops the
+	// connection.
+	FaultHang
+	// FaultDown drops the connection without writing a response, which is
+	// what a client sees when STS is unreachable mid-flight.
+	FaultDown
+	// FaultAccessDenied answers 403 AccessDenied.
+	FaultAccessDenied
+	// FaultExpiredToken answers 403 ExpiredToken.
+	FaultExpiredToken
+)
+
+func (m FaultMode) String() string {
+	switch m {
+	case FaultNone:
+		return "none"
+	case Fault500:
+		return "500"
+	case FaultThrottle:
+		return "throttle"
+	case FaultHang:
+		return "hang"
+	case FaultDown:
+		return "down"
+	case FaultAccessDenied:
+		return "accessdenied"
+	case FaultExpiredToken:
+		return "expiredtoken"
+	}
+	return fmt.Sprintf("FaultMode(%d)", int(m))
+}
+
+// Fault describes failures injected into subsequent calls. Faults are applied
+// after the request has been read and recorded but before authentication, so
+// they affect every caller alike.
+type Fault struct {
+	Mode FaultMode
+	// Delay is added latency before the call is answered (or before the
+	// fault takes effect). Waiting stops early if the client goes away.
+	Delay time.Duration
+	// Count, if > 0, limits the fault to the next Count calls; after that the
+	// server behaves normally again. 0 means every call until SetFault is
+	// called again.
+	Count int
+}
+
+// RoleOptions controls who may assume a role registered with AddRole.
+type RoleOptions struct {
+	// TrustedPrincipals lists principals allowed to assume the role. Entries
+	// are ARNs and may use '*' and '?' wildcards (e.g.
+	// "arn:aws:sts::111122223333:assumed-role/ROLE/*"). As in IAM trust
+	// policies, "arn:aws:iam::ACCT:root" or a bare 12-digit account id trusts
+	// every principal of that account, "*" trusts anyone, and a role ARN
+	// ("arn:aws:iam::ACCT:role/ROLE") trusts every session of that role.
+	// Empty means any authenticated caller.
+	TrustedPrincipals []string
+	// ExternalID, if non-empty, must be presented as ExternalId.
+	ExternalID string
+	// RequireMFA requires the caller to be MFA-authenticated: either its
+	// credentials came from an MFA GetSessionToken (or an MFA role session),
+	// or the call passes a valid SerialNumber+TokenCode.
+	RequireMFA bool
+	// MaxSessionDuration bounds DurationSeconds. Default 1h.
+	MaxSessionDuration time.Duration
+}
+
+// Call is one request received by the server, whether or not it succeeded.
+type Call struct {
+	Action      string
+	AccessKeyID string // from the signature's credential scope, even if unknown
+	// Caller is the ARN of the authenticated signer; "" when authentication
+	// failed or never happened (e.g. an injected fault).
+	Caller string
+	// Params are the Query parameters (form body and query string) minus
+	// SigV4 presigning parameters (X-Amz-*), so no session token lands here.
+	Params url.Values
+	// Status is the HTTP status sent; 0 means no response was written
+	// (FaultHang, FaultDown, or the client went away first).
+	Status int
+	Time   time.Time
+}
+
+// Issued describes credentials the server handed out.
+type Issued struct {
+	AccessKeyID    string
+	RoleArn        string // "" for GetSessionToken credentials
+	AssumedRoleArn string // "" for GetSessionToken credentials
+	Account        string
+	Expires        time.Time
+	// SourceAccessKeyID is the access key that signed the issuing request.
+	SourceAccessKeyID string
+	MFA               bool
+	Policy            string
+	PolicyArns        []string
+
+	// Additions beyond the original brief, useful for assertions.
+	Action      string // "AssumeRole" or "GetSessionToken"
+	SessionName string // RoleSessionName; "" for GetSessionToken
+	Caller      string // ARN of the principal that requested the credentials
+}
+
+type user struct {
+	secret string
+	arn    string
+}
+
+type role struct {
+	arn  string
+	opts RoleOptions
+}
+
+// issuedCred is the server-side record of an issued credential set; the
+// secret and token never leave the server except in the issuing response.
+type issuedCred struct {
+	info   Issued
+	secret string
+	token  string
+	// principal used when these credentials sign a request.
+	arn    string
+	userID string
+	role   bool // role session (AssumeRole) vs GetSessionToken session
+}
+
+// Server is a fake STS endpoint. The zero value is not usable; use New.
+type Server struct {
+	mu        sync.Mutex
+	users     map[string]user
+	roles     map[string]role
+	mfa       map[string]string
+	issued    map[string]*issuedCred
+	lifetime  time.Duration
+	now       func() time.Time
+	fault     Fault
+	faultLeft int
+	calls     []Call
+	logf      func(format string, args ...any)
+
+	srv *http.Server
+	url string
+
+	stop      chan struct{} // closed by Close; releases hanging handlers
+	closeOnce sync.Once
+}
+
+// New returns a server that is not listening yet; call Start, or mount it
+// with httptest.NewServer(s).
+func New() *Server {
+	return &Server{
+		users:  make(map[string]user),
+		roles:  make(map[string]role),
+		mfa:    make(map[string]string),
+		issued: make(map[string]*issuedCred),
+		now:    time.Now,
+		stop:   make(chan struct{}),
+	}
+}
+
+// Start listens on 127.0.0.1 on a random port and returns the base URL,
+// e.g. "http://127.0.0.1:43121".
+func (s *Server) Start() (string, error) {
+	return s.StartOn("127.0.0.1:0")
+}
+
+// StartOn is Start on a chosen address. Only loopback addresses are accepted
+// ("localhost" means 127.0.0.1) so a fake can never be exposed on a network.
+func (s *Server) StartOn(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("fakests: bad listen address %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return "", fmt.Errorf("fakests: refusing to listen on non-loopback address %q", addr)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv != nil {
+		return "", errors.New("fakests: already started")
+	}
+	select {
+	case <-s.stop:
+		return "", errors.New("fakests: server closed")
+	default:
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		return "", fmt.Errorf("fakests: listen: %w", err)
+	}
+	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	s.url = "http://" + ln.Addr().String()
+	go func(srv *http.Server) { _ = srv.Serve(ln) }(s.srv)
+	return s.url, nil
+}
+
+// URL returns the base URL set by Start ("" if not started by Start).
+func (s *Server) URL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.url
+}
+
+// Close stops the listener, drops open connections and releases hanging
+// handlers. Safe to call more than once, and on a server mounted in httptest.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.stop) })
+	s.mu.Lock()
+	srv := s.srv
+	s.mu.Unlock()
+	if srv != nil {
+		// Close, not Shutdown: hanging handlers must not hold up teardown.
+		_ = srv.Close()
+	}
+}
+
+// AddUser registers long-term IAM user keys, e.g. arn:aws:iam::111122223333:user/alice.
+func (s *Server) AddUser(accessKeyID, secret, arn string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users[accessKeyID] = user{secret: secret, arn: arn}
+}
+
+// AddRole registers (or replaces) an assumable role.
+func (s *Server) AddRole(roleArn string, opts RoleOptions) {
+	opts.TrustedPrincipals = append([]string(nil), opts.TrustedPrincipals...)
+	if opts.MaxSessionDuration <= 0 {
+		opts.MaxSessionDuration = time.Hour
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.roles[roleArn] = role{arn: roleArn, opts: opts}
+}
+
+// SetMFA makes code the valid one-time code for the MFA device serial.
+func (s *Server) SetMFA(serial, code string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mfa[serial] = code
+}
+
+// SetCredentialLifetime forces credentials issued from now on to expire d
+// after issue, regardless of DurationSeconds (which is still validated).
+// 0 restores honouring the request.
+func (s *Server) SetCredentialLifetime(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lifetime = d
+}
+
+// SetClock replaces the clock used to stamp and expire issued credentials
+// (nil restores time.Now). The SigV4 clock-skew check always uses the real
+// clock, because clients sign with the real clock.
+func (s *Server) SetClock(now func() time.Time) {
+	if now == nil {
+		now = time.Now
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now = now
+}
+
+// SetLogf installs a logger for one line per call (action, access key id,
+// caller, status — never secrets or tokens). nil disables logging.
+func (s *Server) SetLogf(logf func(format string, args ...any)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.logf = logf
+}
+
+// SetFault injects f into subsequent calls; SetFault(Fault{}) clears it.
+func (s *Server) SetFault(f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fault = f
+	s.faultLeft = f.Count
+}
+
+// Calls returns a copy of every call received, in arrival order.
+func (s *Server) Calls() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Call, len(s.calls))
+	for i, c := range s.calls {
+		c.Params = cloneValues(c.Params)
+		out[i] = c
+	}
+	return out
+}
+
+// CallCount counts calls of action ("" counts all), including rejected ones.
+func (s *Server) CallCount(action string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if action == "" {
+		return len(s.calls)
+	}
+	n := 0
+	for _, c := range s.calls {
+		if c.Action == action {
+			n++
+		}
+	}
+	return n
+}
+
+// Issued reports what the server issued under accessKeyID.
+func (s *Server) Issued(accessKeyID string) (Issued, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ic, ok := s.issued[accessKeyID]
+	if !ok {
+		return Issued{}, false
+	}
+	out := ic.info
+	out.PolicyArns = append([]string(nil), out.PolicyArns...)
+	return out, true
+}
+
+// maxBody bounds request bodies; real STS requests are a few KiB at most.
+const maxBody = 1 << 20
+
+// ServeHTTP handles one STS Query-protocol request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	received := time.Now()
+	reqID := newRequestID()
+	body, readErr := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	params := requestParams(r, body)
+	sig, sigErr := parseSignature(r)
+
+	idx := s.recordCall(Call{
+		Action:      params.Get("Action"),
+		AccessKeyID: sig.accessKeyID,
+		Params:      params,
+		Time:        received,
+	})
+
+	var caller string
+	status := 0
+	defer func() {
+		s.finishCall(idx, caller, status)
+	}()
+
+	if f := s.takeFault(); f.Mode != FaultNone || f.Delay > 0 {
+		if f.Delay > 0 && !s.wait(r.Context(), f.Delay) {
+			panic(http.ErrAbortHandler) // client gone or server closing
+		}
+		switch f.Mode {
+		case Fault500:
+			status = writeError(w, reqID, errInternal())
+			return
+		case FaultThrottle:
+			status = writeError(w, reqID, &apiError{http.StatusBadRequest, "Throttling", "Rate exceeded"})
+			return
+		case FaultAccessDenied:
+			status = writeError(w, reqID, &apiError{http.StatusForbidden, "AccessDenied", "Injected fault: access denied"})
+			return
+		case FaultExpiredToken:
+			status = writeError(w, reqID, errExpiredToken())
+			return
+		case FaultHang:
+			s.wait(r.Context(), -1)
+			// Abort rather than return: returning would send an empty 200.
+			panic(http.ErrAbortHandler)
+		case FaultDown:
+			panic(http.ErrAbortHandler)
+		}
+	}
+
+	switch {
+	case readErr != nil:
+		status = writeError(w, reqID, &apiError{http.StatusBadRequest, "MalformedQueryString", "Could not read request body"})
+		return
+	case len(body) > maxBody:
+		status = writeError(w, reqID, &apiError{http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "Request body too large"})
+		return
+	case r.Method != http.MethodPost && r.Method != http.MethodGet:
+		status = writeError(w, reqID, &apiError{http.StatusMethodNotAllowed, "InvalidAction", "Only GET and POST are supported"})
+		return
+	case sigErr != nil:
+		status = writeError(w, reqID, sigErr)
+		return
+	}
+
+	p, aerr := s.authenticate(r, body, sig)
+	if aerr != nil {
+		status = writeError(w, reqID, aerr)
+		return
+	}
+	caller = p.arn
+
+	resp, aerr := s.dispatch(reqID, p, params)
+	if aerr != nil {
+		status = writeError(w, reqID, aerr)
+		return
+	}
+	status = writeXML(w, http.StatusOK, reqID, resp)
+}
+
+// wait sleeps for d (forever if d < 0) and reports whether it ran to the
+// end rather than being cut short by the client or by Close.
+func (s *Server) wait(ctx context.Context, d time.Duration) bool {
+	var timeout <-chan time.Time
+	if d >= 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-timeout:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-s.stop:
+		return false
+	}
+}
+
+func (s *Server) takeFault() Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.fault
+	if f.Mode == FaultNone && f.Delay == 0 {
+		return Fault{}
+	}
+	if f.Count > 0 {
+		s.faultLeft--
+		if s.faultLeft <= 0 {
+			_ = 0
+		}
+	}
+	return f
+}
+
+func (s *Server) recordCall(c Call) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, c)
+	return len(s.calls) - 1
+}
+
+func (s *Server) finishCall(idx int, caller string, status int) {
+	s.mu.Lock()
+	c := &s.calls[idx]
+	c.Caller = caller
+	c.Status = status
+	logged := *c
+	logf := s.logf
+	s.mu.Unlock()
+	if logf != nil {
+		logf("fakests: %s action=%q akid=%q caller=%q status=%d",
+			logged.Time.Format(time.RFC3339Nano), logged.Action, logged.AccessKeyID, logged.Caller, logged.Status)
+	}
+}
+
+// requestParams merges form body (POST) and query string parameters, body
+// first so it wins for Get. SigV4 presigning parameters are dropped: they
+// carry the session token, which must not be retained.
+func requestParams(r *http.Request, body []byte) url.Values {
+	out := url.Values{}
+	add := func(v url.Values) {
+		for k, vs := range v {
+			if strings.HasPrefix(strings.ToLower(k), "x-amz-") {
+				continue
+			}
+			out[k] = append(out[k], vs...)
+		}
+	}
+	if r.Method == http.MethodPost && len(body) > 0 {
+		if v, err := url.ParseQuery(string(body)); err == nil {
+			add(v)
+		}
+	}
+	add(r.URL.Query())
+	return out
+}
+
+func cloneValues(v url.Values) url.Values {
+	if v == nil {
+		return nil
+	}
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}
