@@ -592,7 +592,9 @@ func parseListenAddr(s string) (string, error) {
 	}
 	pn, err := strconv.Atoi(port)
 	switch {
-	case err != nil || pn < 1 || pn > 65535:
+	case err != nil || pn < 0 || pn > 65535:
+		// Port 0 (any free port, shown in the log) serves tests and
+		// throwaway instances.
 		return "", fmt.Errorf("%q: port %s is out of range; use a port from 1 to 65535", s, port)
 	}
 	switch {
@@ -614,7 +616,7 @@ func parseListenAddr(s string) (string, error) {
 func listenConflict(a, b string) bool {
 	ha, pa, _ := net.SplitHostPort(a)
 	hb, pb, _ := net.SplitHostPort(b)
-	if pa != pb {
+	if pa != pb || pa == "0" {
 		return false
 	}
 	if ha == hb {

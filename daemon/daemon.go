@@ -409,6 +409,14 @@ func (d *Daemon) setLogLevel(cfg *config.Config) {
 	}
 }
 
+// refreshAll asks every broker to fetch now (source keys rotated, `imdsd
+// refresh`); requests keep being served from the cache meanwhile.
+func (d *Daemon) refreshAll() {
+	for _, b := range *d.brokers.Load() {
+		b.refreshNow()
+	}
+}
+
 // retire drops a replaced IMDS profile after the switch grace.
 func (d *Daemon) retire(name string) {
 	if t, ok := d.retiring[name]; ok {

@@ -43,7 +43,7 @@ func BenchmarkEC2CredentialGET(b *testing.B) {
 }
 
 func BenchmarkECSCredentialGET(b *testing.B) {
-	e := newTestECS(b, ecsSettings(), nil)
+	e := newTestECS(b, ecsSettings(), staticSource(testCreds(), "dev"))
 	e.now = func() time.Time { return t0 }
 	benchHandler(b, NewGuard(Policy{}, e), ecsReq("GET", "/creds", ecsToken))
 }

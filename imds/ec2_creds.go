@@ -44,7 +44,6 @@ func (e *EC2) serveCreds(extended bool) ec2Handler {
 			cache = &st.extDoc
 		}
 		doc := cache.get(c, now, render)
-		credentialHeaders(w)
 		// text/plain like the real service: some clients sniff nothing and
 		// parse the body whatever the type, others were written against it.
 		writeDoc(w, r, http.StatusOK, hdrTextPlain, doc.length, doc.body)

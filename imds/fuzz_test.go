@@ -61,7 +61,7 @@ func FuzzEC2Request(f *testing.F) {
 
 	for _, s := range []struct {
 		method, path, host, tok, ttl, xff string
-		sendTok, required              bool
+		sendTok, required                 bool
 	}{
 		{"GET", credsPath + "/dev", "169.254.169.254", valid, "", "", true, true},
 		{"GET", credsPath + "/dev", "169.254.169.254", "", "", "", false, false},

@@ -14,8 +14,6 @@ var (
 	// hdrJSON must be exactly "application/json": Go v2 decodes an error
 	// body only when Content-Type equals that string, with no parameters.
 	hdrJSON     = []string{"application/json"}
-	hdrNoSniff  = []string{"nosniff"}
-	hdrNoStore  = []string{"no-store"}
 	hdrAllowGet = []string{"GET, HEAD"}
 	hdrAllowPut = []string{"PUT"}
 	hdrAllowECS = []string{"GET"}
@@ -28,7 +26,6 @@ func writeDoc(w http.ResponseWriter, r *http.Request, status int, ctype []string
 	h := w.Header()
 	h["Content-Type"] = ctype
 	h["Content-Length"] = length
-	h["X-Content-Type-Options"] = hdrNoSniff
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body)
@@ -38,12 +35,6 @@ func writeDoc(w http.ResponseWriter, r *http.Request, status int, ctype []string
 // writeText writes a short text/plain response (listings, values, errors).
 func writeText(w http.ResponseWriter, r *http.Request, status int, body string) {
 	writeDoc(w, r, status, hdrTextPlain, []string{strconv.Itoa(len(body))}, []byte(body))
-}
-
-// credentialHeaders marks a credential document as uncacheable by any proxy
-// between the SDK and imdsd.
-func credentialHeaders(w http.ResponseWriter) {
-	w.Header()["Cache-Control"] = hdrNoStore
 }
 
 // logDebug logs one request at debug level. The Enabled check keeps the hot
