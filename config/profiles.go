@@ -149,7 +149,7 @@ func ResolveProfile(ctx context.Context, files AWSFiles, name string) (*Profile,
 			// A source_profile that does not exist.
 			return nil, locate(files, name, "source_profile", fmt.Sprintf("source profile %q does not exist; fix source_profile or add that profile", nf.Profile))
 		case errors.As(err, &are):
-			return nil, locate(files, name, "source_profile", fmt.Sprintf("source profile chain is broken (a loop, or a source without credentials): %v", are.Err))
+			return nil, locate(files, name, "source_profile", "the source_profile chain loops back, or ends in a profile without credentials; make the last profile in the chain hold keys or a credential_source")
 		}
 		return nil, &ProfileError{Profile: name, Msg: err.Error()}
 	}

@@ -108,6 +108,13 @@ func (b *broker) stop() {
 	b.cur.Store(nil)
 }
 
+// setRefreshBefore applies a reloaded refresh_before from the next fetch on.
+func (b *broker) setRefreshBefore(d time.Duration) {
+	b.mu.Lock()
+	b.opt.RefreshBefore = d
+	b.mu.Unlock()
+}
+
 // refreshNow asks the loop to fetch at once (a changed source, `imdsd
 // refresh`), without waiting for it.
 func (b *broker) refreshNow() {

@@ -22,6 +22,10 @@ import (
 	"github.com/imdsd/imdsd/imds"
 )
 
+// vanishRecheck is how long a profile that disappeared from the AWS files
+// keeps being served before a second look removes it.
+const vanishRecheck = 300 * time.Millisecond
+
 // Options configure a Daemon.
 type Options struct {
 	// ConfigPath is imdsd's config file; "" = config.DefaultPath(), where a
@@ -76,6 +80,9 @@ type Daemon struct {
 	// dropped from Also without re-deriving the rest.
 	ec2Settings imds.EC2Settings
 	ecsToken    string
+	// vanished: served profiles missing from the AWS files at the last
+	// load, kept until a recheck confirms they are gone.
+	vanished map[string]bool
 
 	ready chan struct{}
 }
@@ -224,8 +231,12 @@ func (d *Daemon) Reload() error {
 		return errors.New("daemon is not running")
 	}
 	cfg, err := config.Load(d.opt.ConfigPath)
-	if err == nil {
+	for try := 0; err == nil; try++ {
 		err = d.apply(cfg, false)
+		if !errors.Is(err, errFilesChanged) || try == 5 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	d.lastLoad = reloadResult{At: time.Now(), Err: err}
 	if err != nil {
@@ -239,14 +250,26 @@ func (d *Daemon) Reload() error {
 func (d *Daemon) apply(cfg *config.Config, initial bool) error {
 	names := servedProfiles(cfg)
 
-	// 1. Resolve profiles (files only, no network).
+	// 1. Resolve profiles (files only, no network). The files are hashed
+	// around resolution and provider building: an edit landing in between
+	// would mean the providers were built from unvalidated text.
+	stamp := filesStamp(d.files)
 	resolved := map[string]*config.Profile{}
+	vanished := map[string]bool{}
 	var missing []string
 	if !d.opt.Demo {
 		for _, n := range names {
 			p, err := config.ResolveProfile(d.runCtx, d.files, n)
 			var nf *config.ProfileNotFoundError
 			switch {
+			case errors.As(err, &nf) && !initial && d.profiles[n] != nil && !d.vanished[n]:
+				// A served profile vanished: perhaps an editor is halfway
+				// through rewriting the file in place. Keep serving it and
+				// look again shortly; only a second miss removes it.
+				resolved[n] = d.profiles[n]
+				vanished[n] = true
+				d.log.Info("profile missing from the AWS files; checking again before dropping it", "profile", n)
+				continue
 			case errors.As(err, &nf):
 				missing = append(missing, n)
 				d.log.Warn("profile not found; requests for it get 404 until it is added", "profile", n, "err", err)
@@ -258,7 +281,46 @@ func (d *Daemon) apply(cfg *config.Config, initial bool) error {
 		}
 	}
 
-	// 2. The ECS token.
+	// 2. Brokers: keep unchanged profiles (and their cached credentials);
+	// build changed and new ones, started only once all else validated.
+	old := *d.brokers.Load()
+	next := map[string]*broker{}
+	var addedP, changedP, removedP []string
+	var fresh []*broker
+	for _, n := range names {
+		if slices.Contains(missing, n) {
+			continue
+		}
+		p := resolved[n]
+		if ob, ok := old[n]; ok && d.sameProfile(n, p) {
+			next[n] = ob
+			continue
+		}
+		if _, ok := old[n]; ok {
+			changedP = append(changedP, n)
+		} else {
+			addedP = append(addedP, n)
+		}
+		b, err := d.newBroker(n, p, cfg)
+		if err != nil {
+			return err
+		}
+		next[n], fresh = b, append(fresh, b)
+	}
+	for n := range old {
+		if _, ok := next[n]; !ok {
+			removedP = append(removedP, n)
+		}
+	}
+
+	if !d.opt.Demo && filesStamp(d.files) != stamp {
+		return errFilesChanged
+	}
+	for _, b := range old {
+		b.setRefreshBefore(cfg.RefreshBefore)
+	}
+
+	// 3. The ECS token.
 	token, created, err := config.EnsureTokenFile(cfg.ECS.TokenFile)
 	if err != nil {
 		return fmt.Errorf("ecs.token_file: %w", err)
@@ -267,7 +329,7 @@ func (d *Daemon) apply(cfg *config.Config, initial bool) error {
 		d.log.Info("created ECS token file", "path", cfg.ECS.TokenFile)
 	}
 
-	// 3. Listeners: bind the new ones before touching anything, so a bind
+	// 4. Listeners: bind the new ones before touching anything, so a bind
 	// failure leaves the running set as it was.
 	want := map[string]string{}
 	for _, a := range cfg.IMDS.Listen {
@@ -296,35 +358,6 @@ func (d *Daemon) apply(cfg *config.Config, initial bool) error {
 		added[k] = l
 	}
 
-	// 4. Brokers: keep unchanged profiles (and their cached credentials),
-	// start changed and new ones.
-	old := *d.brokers.Load()
-	next := map[string]*broker{}
-	var addedP, changedP, removedP []string
-	for _, n := range names {
-		if slices.Contains(missing, n) {
-			continue
-		}
-		p := resolved[n]
-		if ob, ok := old[n]; ok && d.sameProfile(n, p) {
-			next[n] = ob
-			continue
-		}
-		if _, ok := old[n]; ok {
-			changedP = append(changedP, n)
-		} else {
-			addedP = append(addedP, n)
-		}
-		b := d.newBroker(n, p, cfg)
-		b.start(d.runCtx)
-		next[n] = b
-	}
-	for n := range old {
-		if _, ok := next[n]; !ok {
-			removedP = append(removedP, n)
-		}
-	}
-
 	// A replaced IMDS role keeps answering for a grace period: a client
 	// that listed the old name just before the switch still gets its GET.
 	var also []string
@@ -345,6 +378,9 @@ func (d *Daemon) apply(cfg *config.Config, initial bool) error {
 		also = append(also, prevProfile)
 		removedP = slices.DeleteFunc(removedP, func(n string) bool { return n == prevProfile })
 		d.retire(prevProfile)
+	}
+	for _, b := range fresh {
+		b.start(d.runCtx)
 	}
 	d.brokers.Store(&next)
 
@@ -385,6 +421,10 @@ func (d *Daemon) apply(cfg *config.Config, initial bool) error {
 	}
 	d.cfg = cfg
 	d.profiles = resolved
+	d.vanished = vanished
+	if len(vanished) > 0 {
+		time.AfterFunc(vanishRecheck, func() { _ = d.Reload() })
+	}
 	d.setLogLevel(cfg)
 
 	if initial {
@@ -455,16 +495,32 @@ func (d *Daemon) sameProfile(name string, p *config.Profile) bool {
 	return op != nil && p != nil && op.Fingerprint == p.Fingerprint
 }
 
-func (d *Daemon) newBroker(name string, p *config.Profile, cfg *config.Config) *broker {
+func (d *Daemon) newBroker(name string, p *config.Profile, cfg *config.Config) (*broker, error) {
 	bo := d.opt.broker
 	bo.RefreshBefore = cfg.RefreshBefore
-	var f fetchFunc
 	if d.opt.Demo {
-		f = demoFetch(name)
-	} else {
-		f = newUpstream(p, upstreamOptions{Files: d.files, SessionName: defaultSessionName(), HTTPClient: d.opt.HTTPClient, MFA: noMFA})
+		return newBroker(name, demoFetch(name), bo, d.log), nil
 	}
-	return newBroker(name, f, bo, d.log)
+	f, err := newUpstream(d.runCtx, p, upstreamOptions{Files: d.files, SessionName: defaultSessionName(), HTTPClient: d.opt.HTTPClient, MFA: noMFA})
+	if err != nil {
+		return nil, err
+	}
+	return newBroker(name, f, bo, d.log), nil
+}
+
+var errFilesChanged = errors.New("the AWS files changed while being loaded")
+
+// filesStamp hashes the AWS files' contents (missing files hash as empty).
+func filesStamp(f config.AWSFiles) [32]byte {
+	h := sha256.New()
+	for _, p := range f.All() {
+		b, _ := os.ReadFile(p)
+		fmt.Fprintf(h, "%s\x00%d\x00", p, len(b))
+		h.Write(b)
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
 }
 
 // servedProfiles: the IMDS/`/creds` profile first, then the ECS extras.

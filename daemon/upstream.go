@@ -30,12 +30,33 @@ type upstreamOptions struct {
 	MFA         MFAFunc
 }
 
-// newUpstream returns the fetch for one profile. Each call loads the profile
-// afresh through the SDK (so rotated source keys are used) and lets the
-// SDK's own providers do AssumeRole, SSO, credential_process and web
-// identity. Long-term keys are exchanged with GetSessionToken and never
-// returned.
-func newUpstream(p *config.Profile, o upstreamOptions) fetchFunc {
+// newUpstream builds the fetch for one profile. The SDK's shared-config
+// loader builds the provider chain now, from the files as just validated;
+// later edits reach it only through a new validated reload. The SDK's own
+// providers do AssumeRole (with its source chain), SSO, credential_process
+// and web identity; long-term keys are exchanged with GetSessionToken and
+// never returned.
+func newUpstream(ctx context.Context, p *config.Profile, o upstreamOptions) (fetchFunc, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx,
+		awsconfig.WithSharedConfigProfile(p.Name),
+		awsconfig.WithSharedConfigFiles(o.Files.Config),
+		awsconfig.WithSharedCredentialsFiles(o.Files.Credentials),
+		awsconfig.WithDefaultRegion("us-east-1"),
+		awsconfig.WithHTTPClient(o.HTTPClient),
+		awsconfig.WithRetryMaxAttempts(2),
+		awsconfig.WithAssumeRoleCredentialOptions(func(ao *stscreds.AssumeRoleOptions) {
+			if ao.RoleSessionName == "" {
+				ao.RoleSessionName = o.SessionName
+			}
+			if ao.SerialNumber != nil {
+				serial := *ao.SerialNumber
+				ao.TokenProvider = func() (string, error) { return o.MFA(p.Name, serial) }
+			}
+		}),
+	)
+	if err != nil {
+		return nil, &config.ProfileError{Profile: p.Name, Msg: err.Error()}
+	}
 	return func(ctx context.Context) (imds.Credentials, error) {
 		ue := &upstreamError{Profile: p.Name, Op: "credentials", RoleARN: p.RoleARN, SourceID: p.SourceKeyID}
 		if n := len(p.SourceChain); n > 0 {
@@ -44,27 +65,10 @@ func newUpstream(p *config.Profile, o upstreamOptions) fetchFunc {
 		if p.Kind == config.KindAssumeRole {
 			ue.Op = "AssumeRole"
 		}
-		cfg, err := awsconfig.LoadDefaultConfig(ctx,
-			awsconfig.WithSharedConfigProfile(p.Name),
-			awsconfig.WithSharedConfigFiles(o.Files.Config),
-			awsconfig.WithSharedCredentialsFiles(o.Files.Credentials),
-			awsconfig.WithDefaultRegion("us-east-1"),
-			awsconfig.WithHTTPClient(o.HTTPClient),
-			awsconfig.WithRetryMaxAttempts(2),
-			awsconfig.WithAssumeRoleCredentialOptions(func(ao *stscreds.AssumeRoleOptions) {
-				if ao.RoleSessionName == "" {
-					ao.RoleSessionName = o.SessionName
-				}
-				if ao.SerialNumber != nil {
-					serial := *ao.SerialNumber
-					ao.TokenProvider = func() (string, error) { return o.MFA(p.Name, serial) }
-				}
-			}),
-		)
-		if err != nil {
-			ue.Op = "load profile"
-			ue.Err = err
-			return imds.Credentials{}, ue
+		// The cache would hand back what it already has; a refresh must
+		// reach upstream.
+		if cc, ok := cfg.Credentials.(*aws.CredentialsCache); ok {
+			cc.Invalidate()
 		}
 		c, err := cfg.Credentials.Retrieve(ctx)
 		if err != nil {
@@ -114,7 +118,7 @@ func newUpstream(p *config.Profile, o upstreamOptions) fetchFunc {
 			AccountID:       firstNonEmpty(c.AccountID, p.AccountID),
 			RoleArn:         p.RoleARN,
 		}, nil
-	}
+	}, nil
 }
 
 func noMFA(profile, serial string) (string, error) {

@@ -461,7 +461,7 @@ func (s *Server) takeFault() Fault {
 	if f.Count > 0 {
 		s.faultLeft--
 		if s.faultLeft <= 0 {
-			_ = 0
+			s.fault = Fault{}
 		}
 	}
 	return f

@@ -118,6 +118,14 @@ func lastCall(t *testing.T, s *Server) Call {
 	return calls[len(calls)-1]
 }
 
+// testCtx bounds every SDK call so a regression that hangs fails instead of
+// stalling the suite until the global test timeout.
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 // fakeClock is a settable clock safe for concurrent use.
 type fakeClock struct{ ns atomic.Int64 }
 
@@ -132,7 +140,7 @@ func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 func TestAssumeRoleAndCallerIdentity(t *testing.T) {
 	s, u := startFake(t)
 	s.AddRole(deployRole, RoleOptions{MaxSessionDuration: 2 * time.Hour})
-	ctx := context.Background()
+	ctx := testCtx(t)
 	alice := newClient(u, aliceKey, aliceSecret, "")
 
 	before := time.Now()
@@ -201,7 +209,7 @@ func TestAssumeRoleAndCallerIdentity(t *testing.T) {
 
 func TestGetCallerIdentityUser(t *testing.T) {
 	_, u := startFake(t)
-	ctx := context.Background()
+	ctx := testCtx(t)
 	alice := newClient(u, aliceKey, aliceSecret, "")
 	id1, err := alice.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
@@ -229,7 +237,7 @@ func TestGetCallerIdentityUser(t *testing.T) {
 func TestAuthenticationFailures(t *testing.T) {
 	s, u := startFake(t)
 	s.AddRole(deployRole, RoleOptions{})
-	ctx := context.Background()
+	ctx := testCtx(t)
 
 	_, err := newClient(u, aliceKey, "wrongFAKESECRETwJalrXUtnFEMIK7MDENGEXAMP", "").GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	wantAPIError(t, err, "SignatureDoesNotMatch", 403)
@@ -279,7 +287,7 @@ func TestExpiredTokenWithClock(t *testing.T) {
 	s.AddRole(deployRole, RoleOptions{})
 	clock := newFakeClock(time.Now())
 	s.SetClock(clock.Now)
-	ctx := context.Background()
+	ctx := testCtx(t)
 
 	gst, err := newClient(u, aliceKey, aliceSecret, "").GetSessionToken(ctx, &sts.GetSessionTokenInput{DurationSeconds: aws.Int32(900)})
 	if err != nil {
@@ -313,7 +321,7 @@ func TestForcedCredentialLifetime(t *testing.T) {
 	s, u := startFake(t)
 	s.AddRole(deployRole, RoleOptions{})
 	s.SetCredentialLifetime(1500 * time.Millisecond)
-	ctx := context.Background()
+	ctx := testCtx(t)
 	alice := newClient(u, aliceKey, aliceSecret, "")
 
 	// DurationSeconds is still validated even though it is then ignored.
@@ -356,7 +364,7 @@ func TestTrust(t *testing.T) {
 	s.AddRole("arn:aws:iam::111122223333:role/acct-trust", RoleOptions{TrustedPrincipals: []string{"arn:aws:iam::111122223333:root"}})
 	s.AddRole("arn:aws:iam::111122223333:role/other-acct", RoleOptions{TrustedPrincipals: []string{"arn:aws:iam::999988887777:root"}})
 	s.AddRole("arn:aws:iam::111122223333:role/glob", RoleOptions{TrustedPrincipals: []string{"arn:aws:iam::111122223333:user/b*"}})
-	ctx := context.Background()
+	ctx := testCtx(t)
 	alice := newClient(u, aliceKey, aliceSecret, "")
 	bob := newClient(u, bobKey, bobSecret, "")
 
@@ -393,7 +401,7 @@ func TestTrust(t *testing.T) {
 func TestExternalID(t *testing.T) {
 	s, u := startFake(t)
 	s.AddRole(deployRole, RoleOptions{ExternalID: "fake-external-id"})
-	ctx := context.Background()
+	ctx := testCtx(t)
 	alice := newClient(u, aliceKey, aliceSecret, "")
 	ext := func(v string) func(*sts.AssumeRoleInput) {
 		return func(in *sts.AssumeRoleInput) { in.ExternalId = aws.String(v) }
@@ -427,7 +435,7 @@ func TestMFA(t *testing.T) {
 	s.AddRole(deployRole, RoleOptions{RequireMFA: true})
 	s.AddRole("arn:aws:iam::111122223333:role/nomfa", RoleOptions{})
 	s.SetMFA(mfaSerial, mfaCode)
-	ctx := context.Background()
+	ctx := testCtx(t)
 	alice := newClient(u, aliceKey, aliceSecret, "")
 
 	_, err := assume(ctx, alice, deployRole, "sess")
@@ -463,7 +471,7 @@ func TestGetSessionToken(t *testing.T) {
 	s, u := startFake(t)
 	s.AddRole(deployRole, RoleOptions{RequireMFA: true})
 	s.SetMFA(mfaSerial, mfaCode)
-	ctx := context.Background()
+	ctx := testCtx(t)
 	alice := newClient(u, aliceKey, aliceSecret, "")
 
 	out, err := alice.GetSessionToken(ctx, &sts.GetSessionTokenInput{})
@@ -536,7 +544,7 @@ func TestAssumeRoleDurationBounds(t *testing.T) {
 	s.AddRole(deployRole, RoleOptions{})
 	long := "arn:aws:iam::111122223333:role/long"
 	s.AddRole(long, RoleOptions{MaxSessionDuration: 12 * time.Hour})
-	ctx := context.Background()
+	ctx := testCtx(t)
 	alice := newClient(u, aliceKey, aliceSecret, "")
 
 	cases := []struct {
@@ -577,7 +585,7 @@ func TestRoleChaining(t *testing.T) {
 		MaxSessionDuration: 12 * time.Hour,
 	})
 	s.AddRole(roleC, RoleOptions{TrustedPrincipals: []string{roleA}})
-	ctx := context.Background()
+	ctx := testCtx(t)
 	alice := newClient(u, aliceKey, aliceSecret, "")
 
 	_, err := assume(ctx, alice, roleB, "direct")
@@ -626,7 +634,7 @@ func TestRoleChaining(t *testing.T) {
 func TestSessionPolicies(t *testing.T) {
 	s, u := startFake(t)
 	s.AddRole(deployRole, RoleOptions{})
-	ctx := context.Background()
+	ctx := testCtx(t)
 	alice := newClient(u, aliceKey, aliceSecret, "")
 	policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}`
 	arns := []string{"arn:aws:iam::aws:policy/ReadOnlyAccess", "arn:aws:iam::111122223333:policy/fake-extra"}
@@ -672,14 +680,14 @@ func TestFaultModes(t *testing.T) {
 			alice := newClient(u, aliceKey, aliceSecret, "")
 			s.SetFault(Fault{Mode: tc.mode})
 			for range 3 {
-				_, err := alice.GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
+				_, err := alice.GetCallerIdentity(testCtx(t), &sts.GetCallerIdentityInput{})
 				wantAPIError(t, err, tc.code, tc.status)
 			}
 			if lc := lastCall(t, s); lc.Status != tc.status || lc.Caller != "" || lc.Action != "GetCallerIdentity" {
 				t.Errorf("faulted call = %+v", lc)
 			}
 			s.SetFault(Fault{})
-			if _, err := alice.GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{}); err != nil {
+			if _, err := alice.GetCallerIdentity(testCtx(t), &sts.GetCallerIdentityInput{}); err != nil {
 				t.Fatalf("after clearing fault: %v", err)
 			}
 		})
@@ -689,7 +697,7 @@ func TestFaultModes(t *testing.T) {
 func TestFaultCount(t *testing.T) {
 	s, u := startFake(t)
 	alice := newClient(u, aliceKey, aliceSecret, "")
-	ctx := context.Background()
+	ctx := testCtx(t)
 	s.SetFault(Fault{Mode: Fault500, Count: 2})
 	for i := range 2 {
 		_, err := alice.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
@@ -728,7 +736,7 @@ func TestFaultHang(t *testing.T) {
 	alice := newClient(u, aliceKey, aliceSecret, "")
 	s.SetFault(Fault{Mode: FaultHang, Count: 1})
 
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(testCtx(t), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
 	_, err := alice.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
@@ -743,7 +751,7 @@ func TestFaultHang(t *testing.T) {
 	if c := s.Calls()[0]; c.Status != 0 || c.Action != "GetCallerIdentity" {
 		t.Errorf("hung call = %+v", c)
 	}
-	if _, err := alice.GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{}); err != nil {
+	if _, err := alice.GetCallerIdentity(testCtx(t), &sts.GetCallerIdentityInput{}); err != nil {
 		t.Fatalf("after Count=1 hang: %v", err)
 	}
 }
@@ -754,7 +762,7 @@ func TestCloseReleasesHang(t *testing.T) {
 	s.SetFault(Fault{Mode: FaultHang})
 	done := make(chan error, 1)
 	go func() {
-		_, err := alice.GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
+		_, err := alice.GetCallerIdentity(testCtx(t), &sts.GetCallerIdentityInput{})
 		done <- err
 	}()
 	for s.CallCount("") == 0 {
@@ -775,7 +783,7 @@ func TestFaultDown(t *testing.T) {
 	s, u := startFake(t)
 	alice := newClient(u, aliceKey, aliceSecret, "")
 	s.SetFault(Fault{Mode: FaultDown, Count: 1})
-	_, err := alice.GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
+	_, err := alice.GetCallerIdentity(testCtx(t), &sts.GetCallerIdentityInput{})
 	if err == nil {
 		t.Fatal("down: call succeeded")
 	}
@@ -786,7 +794,7 @@ func TestFaultDown(t *testing.T) {
 	if c := lastCall(t, s); c.Status != 0 {
 		t.Errorf("down call status = %d, want 0", c.Status)
 	}
-	if _, err := alice.GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{}); err != nil {
+	if _, err := alice.GetCallerIdentity(testCtx(t), &sts.GetCallerIdentityInput{}); err != nil {
 		t.Fatalf("after Count=1 down: %v", err)
 	}
 }
@@ -794,7 +802,7 @@ func TestFaultDown(t *testing.T) {
 func TestFaultDelay(t *testing.T) {
 	s, u := startFake(t)
 	alice := newClient(u, aliceKey, aliceSecret, "")
-	ctx := context.Background()
+	ctx := testCtx(t)
 	s.SetFault(Fault{Delay: 300 * time.Millisecond, Count: 1})
 
 	start := time.Now()
@@ -826,7 +834,7 @@ func TestConcurrentAssumeRole(t *testing.T) {
 	s, u := startFake(t)
 	s.AddRole(deployRole, RoleOptions{TrustedPrincipals: []string{aliceArn}})
 	alice := newClient(u, aliceKey, aliceSecret, "")
-	ctx := context.Background()
+	ctx := testCtx(t)
 
 	const n = 100
 	var wg sync.WaitGroup
@@ -890,7 +898,7 @@ func TestConcurrentAssumeRole(t *testing.T) {
 func TestCallsRecorded(t *testing.T) {
 	s, u := startFake(t)
 	s.AddRole(deployRole, RoleOptions{})
-	ctx := context.Background()
+	ctx := testCtx(t)
 	alice := newClient(u, aliceKey, aliceSecret, "")
 	t0 := time.Now()
 
@@ -947,7 +955,7 @@ func TestLogsOmitSecrets(t *testing.T) {
 		defer mu.Unlock()
 		fmt.Fprintf(&logs, format+"\n", args...)
 	})
-	ctx := context.Background()
+	ctx := testCtx(t)
 	out, err := assume(ctx, newClient(u, aliceKey, aliceSecret, ""), deployRole, "sess")
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package fakests
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/xml"
@@ -22,6 +21,9 @@ import (
 // These tests drive the wire protocol by hand, to pin down behaviour the SDK
 // client cannot reach: other clients' signing styles, GET/presigned
 // requests, tampering, clock skew and the exact XML shapes.
+
+// wireClient bounds raw calls so a hang fails the test instead of stalling.
+var wireClient = &http.Client{Timeout: 20 * time.Second}
 
 var aliceCreds = aws.Credentials{AccessKeyID: aliceKey, SecretAccessKey: aliceSecret}
 
@@ -48,7 +50,7 @@ func signedPost(t *testing.T, u string, creds aws.Credentials, form url.Values, 
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, bodyHash(body), "sts", "us-east-1", at); err != nil {
+	if err := v4.NewSigner().SignHTTP(testCtx(t), creds, req, bodyHash(body), "sts", "us-east-1", at); err != nil {
 		t.Fatal(err)
 	}
 	return req
@@ -56,7 +58,7 @@ func signedPost(t *testing.T, u string, creds aws.Credentials, form url.Values, 
 
 func do(t *testing.T, req *http.Request) (int, []byte) {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := wireClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +191,7 @@ func TestWireUnsignedAndMalformed(t *testing.T) {
 	body2 := []byte(form)
 	req, _ = http.NewRequest(http.MethodPost, u+"/", bytes.NewReader(body2))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if err := v4.NewSigner().SignHTTP(context.Background(), aliceCreds, req, bodyHash(body2), "s3", "us-east-1", time.Now()); err != nil {
+	if err := v4.NewSigner().SignHTTP(testCtx(t), aliceCreds, req, bodyHash(body2), "s3", "us-east-1", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	status, body = do(t, req)
@@ -226,7 +228,7 @@ func TestWireTampering(t *testing.T) {
 	b := []byte(gciForm().Encode())
 	req, _ = http.NewRequest(http.MethodPost, u+"/", bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if err := v4.NewSigner().SignHTTP(context.Background(), aliceCreds, req, bodyHash(b), "sts", "eu-west-1", time.Now()); err != nil {
+	if err := v4.NewSigner().SignHTTP(testCtx(t), aliceCreds, req, bodyHash(b), "sts", "eu-west-1", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if status, body := do(t, req); status != 200 {
@@ -270,7 +272,7 @@ func TestWireOtherSigningStyles(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, u+"/", nil)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("X-Fake-Extra", "  spaced   value ")
-	if err := v4.NewSigner().SignHTTP(context.Background(), aliceCreds, req, bodyHash(b), "sts", "us-east-1", time.Now()); err != nil {
+	if err := v4.NewSigner().SignHTTP(testCtx(t), aliceCreds, req, bodyHash(b), "sts", "us-east-1", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if sh := req.Header.Get("Authorization"); strings.Contains(sh, "content-length") || !strings.Contains(sh, "x-fake-extra") {
@@ -286,7 +288,7 @@ func TestWireOtherSigningStyles(t *testing.T) {
 	// GET with query-string parameters and header auth.
 	q := gciForm().Encode()
 	req, _ = http.NewRequest(http.MethodGet, u+"/?"+q, nil)
-	if err := v4.NewSigner().SignHTTP(context.Background(), aliceCreds, req, bodyHash(nil), "sts", "us-east-1", time.Now()); err != nil {
+	if err := v4.NewSigner().SignHTTP(testCtx(t), aliceCreds, req, bodyHash(nil), "sts", "us-east-1", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if status, body := do(t, req); status != 200 || !strings.Contains(string(body), aliceArn) {
@@ -328,7 +330,7 @@ func TestWireOtherSigningStyles(t *testing.T) {
 func TestWirePresigned(t *testing.T) {
 	s, u := startFake(t)
 	s.AddRole(deployRole, RoleOptions{})
-	ctx := context.Background()
+	ctx := testCtx(t)
 
 	presign := func(c *sts.Client) string {
 		t.Helper()
@@ -404,12 +406,12 @@ func TestHTTPTestServerMount(t *testing.T) {
 	if s.URL() != "" {
 		t.Errorf("URL() = %q for a server not started by Start", s.URL())
 	}
-	id, err := newClient(ts.URL, aliceKey, aliceSecret, "").GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
+	id, err := newClient(ts.URL, aliceKey, aliceSecret, "").GetCallerIdentity(testCtx(t), &sts.GetCallerIdentityInput{})
 	if err != nil || aws.ToString(id.Arn) != aliceArn {
 		t.Fatalf("via httptest: %v %v", id, err)
 	}
 	s.SetFault(Fault{Mode: FaultDown, Count: 1})
-	if _, err := newClient(ts.URL, aliceKey, aliceSecret, "").GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{}); err == nil {
+	if _, err := newClient(ts.URL, aliceKey, aliceSecret, "").GetCallerIdentity(testCtx(t), &sts.GetCallerIdentityInput{}); err == nil {
 		t.Fatal("FaultDown via httptest: call succeeded")
 	}
 }

@@ -1,0 +1,356 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// awsConfigWith returns the base AWS config with dev's role replaced.
+func awsConfigWith(devRoleARN string) string {
+	return strings.Replace(baseAWSConfig, "role_arn = "+devRole, "role_arn = "+devRoleARN, 1) + `
+[profile qa]
+role_arn = ` + qaRole + `
+source_profile = base
+`
+}
+
+// servedRole asks IMDS directly (as an SDK would) which role the served
+// credentials belong to, via the fake STS's record of what it issued.
+func (e *testEnv) servedRole() (string, error) {
+	tok := e.imdsToken()
+	h := map[string]string{"X-aws-ec2-metadata-token": tok}
+	code, name := e.get(e.imdsURL+"/latest/meta-data/iam/security-credentials/", h)
+	if code != 200 {
+		return "", fmt.Errorf("listing: %d %s", code, name)
+	}
+	code, body := e.get(e.imdsURL+"/latest/meta-data/iam/security-credentials/"+name, h)
+	if code != 200 {
+		return "", fmt.Errorf("document: %d %s", code, body)
+	}
+	var doc struct{ AccessKeyId string }
+	if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		return "", err
+	}
+	iss, ok := e.sts.Issued(doc.AccessKeyId)
+	if !ok {
+		return "", fmt.Errorf("served key %s was not issued by the fake STS", doc.AccessKeyId)
+	}
+	return iss.RoleArn, nil
+}
+
+// k8sLink lays out path as a Kubernetes-style projected file: path ->
+// ..data/<name>, ..data -> a timestamped directory. swap replaces ..data
+// atomically, as the kubelet and dotfile managers do.
+type k8sLink struct {
+	dir, name string
+	n         int
+}
+
+func newK8sLink(t *testing.T, path, content string) *k8sLink {
+	l := &k8sLink{dir: filepath.Dir(path), name: filepath.Base(path)}
+	must(t, os.Remove(path))
+	l.swap(t, content)
+	must(t, os.Symlink(filepath.Join("..data", l.name), path))
+	return l
+}
+
+func (l *k8sLink) swap(t *testing.T, content string) {
+	t.Helper()
+	l.n++
+	ts := fmt.Sprintf("..2026_%04d", l.n)
+	must(t, os.MkdirAll(filepath.Join(l.dir, ts), 0o700))
+	must(t, os.WriteFile(filepath.Join(l.dir, ts, l.name), []byte(content), 0o600))
+	tmp := filepath.Join(l.dir, "..data_tmp")
+	os.Remove(tmp)
+	must(t, os.Symlink(ts, tmp))
+	must(t, os.Rename(tmp, filepath.Join(l.dir, "..data")))
+}
+
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[int(float64(len(s)-1)*p)]
+}
+
+// TestHotReloadUnderLoad drives a running daemon under continuous client
+// load through 60 edits (rename-saves, in-place writes, symlink swaps and
+// invalid files): no client request may fail, and each valid edit must be
+// served within a second.
+func TestHotReloadUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long")
+	}
+	e := startEnv(t, envOptions{watch: true, awsConfig: awsConfigWith(devRole)[len(baseAWSConfig):], ecsTOML: `profiles = ["ops"]`})
+	writeAtomic(t, e.awsCfg, awsConfigWith(devRole))
+	// imdsd's own config becomes a Kubernetes-style symlinked file.
+	cfgText := readFile(t, e.cfgPath)
+	link := newK8sLink(t, e.cfgPath, cfgText)
+
+	waitRole := func(want string, since time.Time) time.Duration {
+		t.Helper()
+		for {
+			got, err := e.servedRole()
+			if err == nil && got == want {
+				return time.Since(since)
+			}
+			if time.Since(since) > 3*time.Second {
+				t.Fatalf("role %s not served 3s after the edit (got %s, %v)\n%s", want, got, err, tail(e.logs.String(), 30))
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitRole(devRole, time.Now())
+
+	// Continuous load: IMDSv2 (full SDK resolution) and ECS, 6 goroutines.
+	ctx, stopLoad := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var ok, failed atomic.Int64
+	var firstErr atomic.Pointer[string]
+	for i := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				var err error
+				if i%2 == 0 {
+					_, err = e.ec2Creds(context.Background())
+				} else {
+					_, err = e.ecsCreds(context.Background(), "/creds")
+					if err == nil {
+						_, err = e.ecsCreds(context.Background(), "/role/ops")
+					}
+				}
+				if err != nil {
+					failed.Add(1)
+					s := err.Error()
+					firstErr.CompareAndSwap(nil, &s)
+				} else {
+					ok.Add(1)
+				}
+			}
+		}()
+	}
+
+	roles := []string{qaRole, devRole, opsRole}
+	profile, devRoleNow := "dev", devRole
+	var delays []time.Duration
+	edits, invalid := 0, 0
+	for i := range 60 {
+		since := time.Now()
+		switch i % 5 {
+		case 0: // editor rename-save of ~/.aws/config
+			devRoleNow = roles[i%3]
+			writeAtomic(t, e.awsCfg, awsConfigWith(devRoleNow))
+		case 1: // in-place rewrite
+			devRoleNow = roles[(i+1)%3]
+			must(t, os.WriteFile(e.awsCfg, []byte(awsConfigWith(devRoleNow)), 0o600))
+		case 2: // symlink swap of imdsd's config: switch the served profile
+			profile = map[string]string{"dev": "ops", "ops": "dev"}[profile]
+			link.swap(t, strings.Replace(cfgText, `profile = "dev"`, `profile = "`+profile+`"`, 1))
+		case 3: // an invalid ~/.aws/config: must be rejected, old one serving
+			writeAtomic(t, e.awsCfg, awsConfigWith("arn:aws:iam::12345:role/broken"))
+			invalid++
+		case 4: // an invalid imdsd config (unknown key)
+			link.swap(t, cfgText+"\nrefresh_befor = \"10m\"\n")
+			invalid++
+		}
+		want := devRoleNow
+		if profile == "ops" {
+			want = opsRole
+		}
+		if i%5 >= 3 {
+			time.Sleep(250 * time.Millisecond) // let the bad reload happen
+			if got, err := e.servedRole(); err != nil || got != want {
+				t.Fatalf("edit %d (invalid): serving %s, %v; want last good %s", i, got, err, want)
+			}
+			// Restore valid content for the next round.
+			if i%5 == 3 {
+				writeAtomic(t, e.awsCfg, awsConfigWith(devRoleNow))
+			} else {
+				link.swap(t, strings.Replace(cfgText, `profile = "dev"`, `profile = "`+profile+`"`, 1))
+			}
+			time.Sleep(150 * time.Millisecond)
+			continue
+		}
+		edits++
+		delays = append(delays, waitRole(want, since))
+	}
+	stopLoad()
+	wg.Wait()
+
+	if f := failed.Load(); f > 0 {
+		t.Fatalf("%d of %d client requests failed during reloads; first: %s", f, f+ok.Load(), *firstErr.Load())
+	}
+	for _, d := range delays {
+		if d > time.Second {
+			t.Errorf("an edit took %v to be served, want < 1s", d)
+		}
+	}
+	logs := e.logs.String()
+	if c := strings.Count(logs, "reload failed"); c < invalid {
+		t.Errorf("%d invalid edits, %d reload failures logged", invalid, c)
+	}
+	if !strings.Contains(logs, "imds.listen") && !strings.Contains(logs, "refresh_befor") {
+		t.Errorf("the unknown-key error is not in the log")
+	}
+	t.Logf("%d valid edits + %d invalid under load: %d client resolutions, 0 failed; edit->served p50 %v p99 %v",
+		edits, invalid, ok.Load(), percentile(delays, 0.5).Round(time.Millisecond), percentile(delays, 0.99).Round(time.Millisecond))
+}
+
+func TestReloadKeepsUnchangedProfilesAndDropsRemoved(t *testing.T) {
+	e := startEnv(t, envOptions{ecsTOML: `profiles = ["ops"]`})
+	ctx := context.Background()
+	dev1, err := e.ecsCreds(ctx, "/creds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops1, err := e.ecsCreds(ctx, "/role/ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := e.sts.CallCount("AssumeRole")
+
+	// Change dev only (its role), and add an unrelated comment: ops must
+	// keep its cached credentials and cause no STS call.
+	writeAtomic(t, e.awsCfg, "# edited\n"+strings.Replace(readFile(t, e.awsCfg), "role_arn = "+devRole, "role_arn = "+qaRole, 1))
+	must(t, e.d.Reload())
+	dev2, err := e.ecsCreds(ctx, "/creds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops2, err := e.ecsCreds(ctx, "/role/ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ops2.AccessKeyID != ops1.AccessKeyID {
+		t.Fatal("unchanged profile ops got new credentials on reload")
+	}
+	if dev2.AccessKeyID == dev1.AccessKeyID {
+		t.Fatal("changed profile dev kept its old credentials")
+	}
+	if iss, _ := e.sts.Issued(dev2.AccessKeyID); iss.RoleArn != qaRole {
+		t.Fatalf("dev now serves %s, want %s", iss.RoleArn, qaRole)
+	}
+	if n := e.sts.CallCount("AssumeRole") - before; n != 1 {
+		t.Fatalf("%d AssumeRole calls for one changed profile, want 1", n)
+	}
+
+	// Several reloads with nothing changed: no STS call at all.
+	before = e.sts.CallCount("")
+	for range 5 {
+		must(t, e.d.Reload())
+	}
+	if n := e.sts.CallCount("") - before; n != 0 {
+		t.Fatalf("%d STS calls across no-op reloads", n)
+	}
+
+	// Remove ops from imdsd's config: 404 and its credentials dropped.
+	b := (*e.d.brokers.Load())["ops"]
+	e.writeConfig("", "")
+	must(t, e.d.Reload())
+	if code, _ := e.get(e.ecsURL+"/role/ops", map[string]string{"Authorization": e.token}); code != http.StatusNotFound {
+		t.Fatalf("removed profile: %d, want 404", code)
+	}
+	waitFor(t, time.Second, func() bool { return b.cur.Load() == nil }, "removed profile's credentials still in memory")
+
+	// Remove dev from ~/.aws/config: it stops being served too.
+	// (After a short recheck, so a file caught mid-rewrite drops nothing.)
+	writeAtomic(t, e.awsCfg, strings.Replace(readFile(t, e.awsCfg), "[profile dev]", "[profile gone]", 1))
+	must(t, e.d.Reload())
+	waitFor(t, time.Second, func() bool {
+		code, _ := e.get(e.ecsURL+"/creds", map[string]string{"Authorization": e.token})
+		return code == http.StatusNotFound
+	}, "profile removed from the AWS config still served after 1s, want 404")
+}
+
+func TestInvalidReloadKeepsLastGood(t *testing.T) {
+	e := startEnv(t, envOptions{})
+	c1, err := e.ec2Creds(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, edit := range map[string]func(){
+		"toml syntax": func() { writeAtomic(t, e.cfgPath, "profile = \"dev\n") },
+		"bad role arn": func() {
+			writeAtomic(t, e.awsCfg, strings.Replace(baseAWSConfig, devRole, "arn:aws:iam::1:role/x", 1))
+		},
+		"source_profile loop": func() {
+			writeAtomic(t, e.awsCfg, baseAWSConfig+"\n[profile a]\nrole_arn = "+opsRole+"\nsource_profile = b\n[profile b]\nrole_arn = "+opsRole+"\nsource_profile = a\n")
+			e.writeConfig("", `profiles = ["a"]`)
+		},
+	} {
+		edit()
+		err := e.d.Reload()
+		if err == nil {
+			t.Fatalf("%s: reload accepted", name)
+		}
+		t.Logf("%s: %v", name, err)
+		c, err := e.ec2Creds(context.Background())
+		if err != nil || c.AccessKeyID != c1.AccessKeyID {
+			t.Fatalf("%s: after a rejected reload got %s, %v; want the last good %s", name, c.AccessKeyID, err, c1.AccessKeyID)
+		}
+		writeAtomic(t, e.awsCfg, baseAWSConfig)
+		e.writeConfig("", "")
+	}
+	// The errors point at the file and line.
+	writeAtomic(t, e.awsCfg, strings.Replace(baseAWSConfig, devRole, "arn:aws:iam::1:role/x", 1))
+	err = e.d.Reload()
+	if err == nil || !strings.Contains(err.Error(), e.awsCfg+":5") || !strings.Contains(err.Error(), "role_arn") {
+		t.Fatalf("bad role_arn error %v; want %s:5 and the key", err, e.awsCfg)
+	}
+}
+
+func TestListenerChangeRebindsWithoutTouchingOthers(t *testing.T) {
+	e := startEnv(t, envOptions{})
+	tok := e.imdsToken()
+	oldECS := e.ecsURL
+	// Move ECS to a new port; IMDS keeps its listener (and its tokens).
+	writeAtomic(t, e.cfgPath, strings.Replace(readFile(t, e.cfgPath), "[ecs]\nlisten = [\"127.0.0.1:0\"]", "[ecs]\nlisten = [\"127.0.0.1:0\", \"[::1]:0\"]", 1))
+	must(t, e.d.Reload())
+	addrs := e.d.Addrs()
+	if len(addrs["ecs"]) != 2 || len(addrs["imds"]) != 1 || "http://"+addrs["imds"][0] != e.imdsURL {
+		t.Fatalf("after reload listeners %v", addrs)
+	}
+	if code, _ := e.get(e.imdsURL+"/latest/meta-data/instance-id", map[string]string{"X-aws-ec2-metadata-token": tok}); code != 200 {
+		t.Fatalf("IMDS token from before the reload: %d", code)
+	}
+	found := false
+	for _, a := range addrs["ecs"] {
+		found = found || "http://"+a == oldECS
+	}
+	if !found {
+		t.Fatalf("unchanged ECS listener %s was rebound: %v", oldECS, addrs["ecs"])
+	}
+}
+
+func waitFor(t *testing.T, d time.Duration, cond func() bool, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(msg)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
