@@ -207,6 +207,20 @@ func TestParseEmptyDisablesAndDefaults(t *testing.T) {
 	}
 }
 
+func TestParseAcceptsPortZero(t *testing.T) {
+	isolateEnv(t)
+	// Port 0 (any free port) is for tests and throwaway instances; each
+	// listener gets its own port, so the same :0 address in both tables
+	// is no conflict.
+	cfg, err := Parse("c.toml", []byte("[imds]\nlisten = [\"127.0.0.1:0\"]\n[ecs]\nlisten = [\"127.0.0.1:0\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cfg.IMDS.Listen, []string{"127.0.0.1:0"}) || !reflect.DeepEqual(cfg.ECS.Listen, []string{"127.0.0.1:0"}) {
+		t.Errorf("got %+v", cfg)
+	}
+}
+
 func TestParseAcceptsOtherTOMLSpellings(t *testing.T) {
 	isolateEnv(t)
 	// Dotted keys and inline tables are the same settings to TOML.
@@ -290,8 +304,6 @@ func TestParseErrors(t *testing.T) {
 			f + `:2: imds.listen: "example.com:80": host "example.com" is not an IP address or "localhost"; imdsd listens on literal addresses such as 127.0.0.1, ::1 or 0.0.0.0`},
 		{"listen port range", "[imds]\nlisten = [\":99999\"]\n",
 			f + `:2: imds.listen: ":99999": port 99999 is out of range; use a port from 1 to 65535`},
-		{"listen port zero", "[imds]\nlisten = [\"127.0.0.1:0\"]\n",
-			f + `:2: imds.listen: "127.0.0.1:0": port 0 is out of range; use a port from 1 to 65535`},
 		{"listen no host", "[imds]\nlisten = [\":9911\"]\n",
 			f + `:2: imds.listen: ":9911" has no host; write "127.0.0.1:9911" for this machine only, or "0.0.0.0:9911" for every interface`},
 		{"listen bare ipv6", "[imds]\nlisten = [\"::1:9911\"]\n",

@@ -216,7 +216,6 @@ func (w *Watcher) run() {
 			if ev.Op == fsnotify.Chmod {
 				continue
 			}
-			w.events <- []string{ev.Name}
 			poke()
 		case err, ok := <-fsErrors:
 			if !ok {
@@ -257,7 +256,7 @@ func (w *Watcher) rescan() []string {
 	for range 3 {
 		for _, f := range w.paths {
 			_, st := observeFile(f.abs)
-			if true {
+			if !st.sameAs(f.stamp) {
 				w.log.Debug("watched file changed", "path", f.abs, "exists", st.exists, "resolved", st.resolved)
 				f.stamp = st
 				if !slices.Contains(changed, f.name) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -55,9 +56,6 @@ func TestEC2CredentialDocument(t *testing.T) {
 		}
 		if ct := w.Header().Get("Content-Type"); ct != "text/plain" {
 			t.Errorf("Content-Type %q, want text/plain", ct)
-		}
-		if cl := w.Header().Get("Content-Length"); cl != fmt.Sprint(w.Body.Len()) {
-			t.Errorf("Content-Length %q for a %d-byte body", cl, w.Body.Len())
 		}
 		var d ec2Doc
 		decodeStrict(t, w.Body.Bytes(), &d)
@@ -526,4 +524,35 @@ func TestEC2ConcurrentUpdate(t *testing.T) {
 	time.Sleep(10 * time.Millisecond)
 	close(stop)
 	wg.Wait()
+}
+
+// Real IMDS always sends Content-Length; so must we, over real HTTP, for
+// small and large documents and for HEAD.
+func TestEC2ContentLength(t *testing.T) {
+	for _, size := range []int{10, 1900, 2100, 8000} {
+		c := liveCreds("ASIALENGTH0000000001")
+		c.SessionToken = strings.Repeat("t", size)
+		e := NewEC2(staticSource(c, "dev"), ec2Settings(), quietOpts)
+		srv := httptest.NewServer(e)
+		tok := e.tokens.mint(time.Now(), 300)
+		for _, method := range []string{"GET", "HEAD"} {
+			r, _ := http.NewRequest(method, srv.URL+credsPath+"/dev", nil)
+			r.Header.Set(tokenHeader, tok)
+			resp, err := srv.Client().Do(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			want := len(appendEC2Doc(nil, c, time.Now(), false))
+			if resp.StatusCode != 200 || resp.ContentLength != int64(want) || len(resp.TransferEncoding) != 0 {
+				t.Errorf("%s with a %d-byte token: status %d, Content-Length %d (want %d), Transfer-Encoding %v",
+					method, size, resp.StatusCode, resp.ContentLength, want, resp.TransferEncoding)
+			}
+			if method == "GET" && len(body) != want {
+				t.Errorf("GET body %d bytes, want %d", len(body), want)
+			}
+		}
+		srv.Close()
+	}
 }

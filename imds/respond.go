@@ -19,13 +19,23 @@ var (
 	hdrAllowECS = []string{"GET"}
 )
 
+// autoLengthMax is the largest body for which net/http sets Content-Length
+// itself (its buffer before it switches to chunked encoding). Below it we
+// leave the header to net/http, which writes it without a map entry or a
+// sort: this is the hot path.
+const autoLengthMax = 2048
+
 // writeDoc writes a complete response whose body is already rendered.
 // length is the body length as a header value (precomputed where the body
 // is cached). HEAD gets the headers only.
 func writeDoc(w http.ResponseWriter, r *http.Request, status int, ctype []string, length []string, body []byte) {
 	h := w.Header()
 	h["Content-Type"] = ctype
-	h["Content-Length"] = length
+	if len(body) > autoLengthMax || r.Method == http.MethodHead {
+		// Real IMDS never answers chunked, and a HEAD has no body from which
+		// net/http could count.
+		h["Content-Length"] = length
+	}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body)

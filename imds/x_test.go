@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -19,6 +20,17 @@ func BenchmarkXLoop(b *testing.B) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(body)
 	})
+	cl := []string{strconv.Itoa(len(body))}
+	constCL := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h["Content-Type"] = hdrTextPlain
+		h["Content-Length"] = cl
+		w.WriteHeader(200)
+		_, _ = w.Write(body)
+	})
+	s2 := ec2Settings()
+	s2.TokensRequired = false
+	ec2v1 := NewEC2(src, s2, quietOpts)
 	for _, tc := range []struct {
 		name string
 		h    http.Handler
@@ -28,6 +40,8 @@ func BenchmarkXLoop(b *testing.B) {
 	}{
 		{"constant", constant, "/", "", ""},
 		{"constanthdr", constant, "/", tokenHeader, tok},
+		{"constcl", constCL, "/", tokenHeader, tok},
+		{"ec2v1", ec2v1, credsPath + "/dev", "X-Aws-Ec2-Metadata-Tokex", tok},
 		{"ec2bare", ec2, credsPath + "/dev", tokenHeader, tok},
 		{"ec2", NewGuard(Policy{}, ec2), credsPath + "/dev", tokenHeader, tok},
 	} {

@@ -213,11 +213,6 @@ func (s *Server) assumeRole(reqID string, p *principal, params map[string][]stri
 	resp.Result.Credentials = xmlCreds(ic)
 	resp.Result.AssumedRoleUser.Arn = assumedArn
 	resp.Result.AssumedRoleUser.AssumedRoleID = ic.userID
-	if policy != "" || len(policyArns) > 0 {
-		// Rough stand-in for AWS's packed-size percentage.
-		size := min(100, (len(policy)+len(strings.Join(policyArns, "")))*100/maxPolicyLength)
-		resp.Result.PackedPolicySize = &size
-	}
 	resp.Metadata.RequestID = reqID
 	return resp, nil
 }
@@ -529,7 +524,6 @@ type assumeRoleResponse struct {
 			Arn           string `xml:"Arn"`
 			AssumedRoleID string `xml:"AssumedRoleId"`
 		} `xml:"AssumedRoleUser"`
-		PackedPolicySize *int `xml:"PackedPolicySize,omitempty"`
 	} `xml:"AssumeRoleResult"`
 	Metadata responseMetadata `xml:"ResponseMetadata"`
 }

@@ -355,7 +355,10 @@ func (s *Server) Issued(accessKeyID string) (Issued, bool) {
 // maxBody bounds request bodies; real STS requests are a few KiB at most.
 const maxBody = 1 << 20
 
-// ServeHTTP handles one STS Query-protocol request.
+// ServeHTTP handles one STS Query-protocol request. For FaultHang and
+// FaultDown it aborts with panic(http.ErrAbortHandler), which net/http turns
+// into a dropped connection; callers invoking it directly (e.g. with an
+// httptest.ResponseRecorder) must expect that panic for those modes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	received := time.Now()
 	reqID := newRequestID()
