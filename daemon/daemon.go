@@ -360,24 +360,21 @@ func (d *Daemon) apply(cfg *config.Config, initial bool) error {
 
 	// A replaced IMDS role keeps answering for a grace period: a client
 	// that listed the old name just before the switch still gets its GET.
-	var also []string
-	prevProfile := ""
-	if !initial && d.cfg.Profile != cfg.Profile {
-		prevProfile = d.cfg.Profile
+	if prev := d.cfg.Profile; !initial && prev != cfg.Profile && old[prev] != nil && !slices.Contains(missing, prev) {
+		d.retire(prev)
 	}
+	var also []string
 	for n, t := range d.retiring {
-		if _, ok := old[n]; ok && n != cfg.Profile {
-			next[n], also = old[n], append(also, n)
+		if n == cfg.Profile || slices.Contains(missing, n) || (old[n] == nil && next[n] == nil) {
+			t.Stop()
+			delete(d.retiring, n)
 			continue
 		}
-		t.Stop()
-		delete(d.retiring, n)
-	}
-	if prevProfile != "" && old[prevProfile] != nil && next[prevProfile] == nil && !slices.Contains(missing, prevProfile) {
-		next[prevProfile] = old[prevProfile]
-		also = append(also, prevProfile)
-		removedP = slices.DeleteFunc(removedP, func(n string) bool { return n == prevProfile })
-		d.retire(prevProfile)
+		if next[n] == nil {
+			next[n] = old[n]
+			removedP = slices.DeleteFunc(removedP, func(r string) bool { return r == n })
+		}
+		also = append(also, n)
 	}
 	for _, b := range fresh {
 		b.start(d.runCtx)
@@ -457,21 +454,29 @@ func (d *Daemon) refreshAll() {
 	}
 }
 
-// retire drops a replaced IMDS profile after the switch grace.
+// retire keeps a replaced IMDS role answering for the switch grace, then
+// stops answering it (and drops its broker unless something else serves
+// it). Called with d.mu held.
 func (d *Daemon) retire(name string) {
 	if t, ok := d.retiring[name]; ok {
 		t.Stop()
 	}
-	d.retiring[name] = time.AfterFunc(d.opt.switchGrace, func() {
+	var t *time.Timer
+	t = time.AfterFunc(d.opt.switchGrace, func() {
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		if _, ok := d.retiring[name]; !ok {
-			return
+		if d.retiring[name] != t {
+			return // superseded by a later reload
 		}
 		delete(d.retiring, name)
+		d.ec2Settings.Also = slices.DeleteFunc(slices.Clone(d.ec2Settings.Also), func(n string) bool { return n == name })
+		d.ec2.Update(d.ec2Settings)
+		if slices.Contains(servedProfiles(d.cfg), name) {
+			return
+		}
 		cur := *d.brokers.Load()
 		b := cur[name]
-		if b == nil || name == d.cfg.Profile || slices.Contains(d.cfg.ECS.Profiles, name) {
+		if b == nil {
 			return
 		}
 		next := make(map[string]*broker, len(cur))
@@ -481,10 +486,9 @@ func (d *Daemon) retire(name string) {
 			}
 		}
 		d.brokers.Store(&next)
-		d.ec2Settings.Also = slices.DeleteFunc(slices.Clone(d.ec2Settings.Also), func(n string) bool { return n == name })
-		d.ec2.Update(d.ec2Settings)
 		b.stop()
 	})
+	d.retiring[name] = t
 }
 
 func (d *Daemon) sameProfile(name string, p *config.Profile) bool {

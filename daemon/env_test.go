@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
 	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
@@ -179,10 +180,16 @@ func (e *testEnv) stop() {
 	e.cancel = nil
 }
 
-// ec2Creds resolves credentials the way the Go SDK does on EC2.
+// sdkHTTP is shared by the SDK clients the tests build (a fresh provider
+// per resolution, as a fresh process would), so connections are reused
+// rather than leaked.
+var sdkHTTP = awshttp.NewBuildableClient()
+
+// ec2Creds resolves credentials the way the Go SDK does on EC2: token PUT,
+// listing, document.
 func (e *testEnv) ec2Creds(ctx context.Context) (aws.Credentials, error) {
 	p := ec2rolecreds.New(func(o *ec2rolecreds.Options) {
-		o.Client = imds.New(imds.Options{Endpoint: e.imdsURL})
+		o.Client = imds.New(imds.Options{Endpoint: e.imdsURL, HTTPClient: sdkHTTP})
 	})
 	return p.Retrieve(ctx)
 }
@@ -191,6 +198,7 @@ func (e *testEnv) ec2Creds(ctx context.Context) (aws.Credentials, error) {
 func (e *testEnv) ecsCreds(ctx context.Context, path string) (aws.Credentials, error) {
 	p := endpointcreds.New(e.ecsURL+path, func(o *endpointcreds.Options) {
 		o.AuthorizationToken = e.token
+		o.HTTPClient = sdkHTTP
 	})
 	return p.Retrieve(ctx)
 }

@@ -15,11 +15,18 @@ import (
 	"time"
 )
 
-// awsConfigWith returns the base AWS config with dev's role replaced.
-func awsConfigWith(devRoleARN string) string {
-	return strings.Replace(baseAWSConfig, "role_arn = "+devRole, "role_arn = "+devRoleARN, 1) + `
-[profile qa]
-role_arn = ` + qaRole + `
+// awsConfigFor renders the AWS config with the given roles for dev and ops.
+func awsConfigFor(roles map[string]string) string {
+	return `[profile base]
+region = eu-west-1
+
+[profile dev]
+role_arn = ` + roles["dev"] + `
+source_profile = base
+region = eu-west-2
+
+[profile ops]
+role_arn = ` + roles["ops"] + `
 source_profile = base
 `
 }
@@ -93,8 +100,7 @@ func TestHotReloadUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long")
 	}
-	e := startEnv(t, envOptions{watch: true, awsConfig: awsConfigWith(devRole)[len(baseAWSConfig):], ecsTOML: `profiles = ["ops"]`})
-	writeAtomic(t, e.awsCfg, awsConfigWith(devRole))
+	e := startEnv(t, envOptions{watch: true, ecsTOML: `profiles = ["ops"]`})
 	// imdsd's own config becomes a Kubernetes-style symlinked file.
 	cfgText := readFile(t, e.cfgPath)
 	link := newK8sLink(t, e.cfgPath, cfgText)
@@ -144,33 +150,46 @@ func TestHotReloadUnderLoad(t *testing.T) {
 		}()
 	}
 
-	roles := []string{qaRole, devRole, opsRole}
-	profile, devRoleNow := "dev", devRole
+	// Each valid edit changes the role IMDS serves: an AWS edit gives the
+	// served profile the one role neither profile has; a symlink swap
+	// switches the served profile (dev <-> ops), whose roles always differ.
+	roleOf := map[string]string{"dev": devRole, "ops": opsRole}
+	profile := "dev"
+	third := func() string {
+		for _, r := range []string{devRole, opsRole, qaRole} {
+			if r != roleOf["dev"] && r != roleOf["ops"] {
+				return r
+			}
+		}
+		panic("unreachable")
+	}
+	imdsdConfig := func() string {
+		return strings.Replace(cfgText, `profile = "dev"`, `profile = "`+profile+`"`, 1)
+	}
 	var delays []time.Duration
 	edits, invalid := 0, 0
 	for i := range 60 {
 		since := time.Now()
 		switch i % 5 {
 		case 0: // editor rename-save of ~/.aws/config
-			devRoleNow = roles[i%3]
-			writeAtomic(t, e.awsCfg, awsConfigWith(devRoleNow))
-		case 1: // in-place rewrite
-			devRoleNow = roles[(i+1)%3]
-			must(t, os.WriteFile(e.awsCfg, []byte(awsConfigWith(devRoleNow)), 0o600))
+			roleOf[profile] = third()
+			writeAtomic(t, e.awsCfg, awsConfigFor(roleOf))
+		case 1: // in-place rewrite (truncate + write)
+			roleOf[profile] = third()
+			must(t, os.WriteFile(e.awsCfg, []byte(awsConfigFor(roleOf)), 0o600))
 		case 2: // symlink swap of imdsd's config: switch the served profile
 			profile = map[string]string{"dev": "ops", "ops": "dev"}[profile]
-			link.swap(t, strings.Replace(cfgText, `profile = "dev"`, `profile = "`+profile+`"`, 1))
-		case 3: // an invalid ~/.aws/config: must be rejected, old one serving
-			writeAtomic(t, e.awsCfg, awsConfigWith("arn:aws:iam::12345:role/broken"))
+			link.swap(t, imdsdConfig())
+		case 3: // an invalid role ARN for the served profile
+			bad := map[string]string{"dev": roleOf["dev"], "ops": roleOf["ops"]}
+			bad[profile] = "arn:aws:iam::12345:role/broken"
+			writeAtomic(t, e.awsCfg, awsConfigFor(bad))
 			invalid++
 		case 4: // an invalid imdsd config (unknown key)
-			link.swap(t, cfgText+"\nrefresh_befor = \"10m\"\n")
+			link.swap(t, imdsdConfig()+"\nrefresh_befor = \"10m\"\n")
 			invalid++
 		}
-		want := devRoleNow
-		if profile == "ops" {
-			want = opsRole
-		}
+		want := roleOf[profile]
 		if i%5 >= 3 {
 			time.Sleep(250 * time.Millisecond) // let the bad reload happen
 			if got, err := e.servedRole(); err != nil || got != want {
@@ -178,9 +197,9 @@ func TestHotReloadUnderLoad(t *testing.T) {
 			}
 			// Restore valid content for the next round.
 			if i%5 == 3 {
-				writeAtomic(t, e.awsCfg, awsConfigWith(devRoleNow))
+				writeAtomic(t, e.awsCfg, awsConfigFor(roleOf))
 			} else {
-				link.swap(t, strings.Replace(cfgText, `profile = "dev"`, `profile = "`+profile+`"`, 1))
+				link.swap(t, imdsdConfig())
 			}
 			time.Sleep(150 * time.Millisecond)
 			continue

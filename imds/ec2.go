@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -14,17 +15,19 @@ import (
 
 // Paths of the EC2 face.
 const (
-	tokenPath     = "/latest/api/token"
-	metaPath      = "/latest/meta-data"
-	iamPath       = metaPath + "/iam"
-	credsPath     = iamPath + "/security-credentials"
-	credsExtPath  = iamPath + "/security-credentials-extended"
-	iamInfoPath   = iamPath + "/info"
-	placementPath = metaPath + "/placement"
-	dynamicPath   = "/latest/dynamic"
-	identityPath  = dynamicPath + "/instance-identity"
-	tokenHeader   = "X-Aws-Ec2-Metadata-Token"
-	ttlHeader     = "X-Aws-Ec2-Metadata-Token-Ttl-Seconds"
+	tokenPath    = "/latest/api/token"
+	metaPath     = "/latest/meta-data"
+	iamPath      = metaPath + "/iam"
+	credsPath    = iamPath + "/security-credentials"
+	credsExtPath = iamPath + "/security-credentials-extended"
+	// credsDocPrefix precedes the role name in a credential document path.
+	credsDocPrefix = credsPath + "/"
+	iamInfoPath    = iamPath + "/info"
+	placementPath  = metaPath + "/placement"
+	dynamicPath    = "/latest/dynamic"
+	identityPath   = dynamicPath + "/instance-identity"
+	tokenHeader    = "X-Aws-Ec2-Metadata-Token"
+	ttlHeader      = "X-Aws-Ec2-Metadata-Token-Ttl-Seconds"
 )
 
 // EC2 is the instance-metadata face (IMDSv2, optionally IMDSv1). It is an
@@ -32,7 +35,6 @@ const (
 type EC2 struct {
 	src    Source
 	opts   Options
-	log    *slog.Logger
 	tokens *tokenSigner // kept across Update so issued tokens stay valid
 	state  atomic.Pointer[ec2State]
 	router *mux.Router
@@ -52,8 +54,10 @@ type ec2State struct {
 	az        string
 	profileID string // iam/info InstanceProfileId
 	imageID   string
-	// Rendered credential documents for s.Profile, plain and extended. They
-	// live here so that a settings change drops them.
+	// Rendered credential documents, plain and extended. They live here so
+	// that a settings change drops them. Also roles share them: the cache is
+	// keyed by the credentials, so sharing costs a re-render, never a wrong
+	// document.
 	doc, extDoc docCache
 }
 
@@ -62,7 +66,6 @@ func NewEC2(src Source, s EC2Settings, o Options) *EC2 {
 	e := &EC2{
 		src:     src,
 		opts:    o,
-		log:     loggerOf(o),
 		tokens:  newTokenSigner(),
 		started: time.Now().UTC().Truncate(time.Second),
 		now:     time.Now,
@@ -75,6 +78,7 @@ func NewEC2(src Source, s EC2Settings, o Options) *EC2 {
 // Update swaps the settings atomically; requests in flight finish with the
 // settings they started with. Issued tokens stay valid.
 func (e *EC2) Update(s EC2Settings) {
+	s.Also = slices.Clone(s.Also) // the caller may reuse its slice
 	e.state.Store(newEC2State(s))
 }
 
@@ -105,7 +109,7 @@ func (e *EC2) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The credential document is nearly all the traffic, and a mux match
 	// costs six allocations (route variables, two request copies). It goes
 	// straight to the handler the router would have chosen.
-	if p := r.URL.Path; len(p) > len(credsPath)+1 && p[len(credsPath)] == '/' && p[:len(credsPath)] == credsPath {
+	if p := r.URL.Path; len(p) > len(credsDocPrefix) && strings.HasPrefix(p, credsDocPrefix) {
 		e.credsDoc.ServeHTTP(w, r)
 		return
 	}
@@ -151,6 +155,9 @@ var listings = map[string]string{
 	identityPath:  "document",
 }
 
+// Matchers compare strings instead of using mux path templates: no
+// regular expressions, and the paths are fixed anyway.
+
 // exact matches one path.
 func exact(path string) mux.MatcherFunc {
 	return func(r *http.Request, _ *mux.RouteMatch) bool { return r.URL.Path == path }
@@ -158,17 +165,17 @@ func exact(path string) mux.MatcherFunc {
 
 // dir matches path with or without a trailing slash.
 func dir(path string) mux.MatcherFunc {
+	slash := path + "/"
 	return func(r *http.Request, _ *mux.RouteMatch) bool {
-		p := r.URL.Path
-		return p == path || (len(p) == len(path)+1 && p[len(path)] == '/' && p[:len(path)] == path)
+		return r.URL.Path == path || r.URL.Path == slash
 	}
 }
 
 // under matches path, path/ and anything below path/.
 func under(path string) mux.MatcherFunc {
+	slash := path + "/"
 	return func(r *http.Request, _ *mux.RouteMatch) bool {
-		p := r.URL.Path
-		return p == path || (len(p) > len(path) && p[len(path)] == '/' && p[:len(path)] == path)
+		return r.URL.Path == path || strings.HasPrefix(r.URL.Path, slash)
 	}
 }
 
@@ -209,13 +216,13 @@ func (e *EC2) notFound(w http.ResponseWriter, r *http.Request) {
 
 // fail writes a plain-text error as EC2 does.
 func (e *EC2) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	logDebug(e.log, r, "imds request refused", status, slog.String("reason", msg))
+	logDebug(e.opts.Logger, r, "imds request refused", status, slog.String("reason", msg))
 	writeText(w, r, status, msg)
 }
 
 // ok writes a plain-text value.
 func (e *EC2) ok(w http.ResponseWriter, r *http.Request, body string) {
-	logDebug(e.log, r, "imds request", http.StatusOK)
+	logDebug(e.opts.Logger, r, "imds request", http.StatusOK)
 	writeText(w, r, http.StatusOK, body)
 }
 

@@ -3,13 +3,15 @@ package imds
 import (
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
 
 // serveCreds answers security-credentials (or, if extended,
 // security-credentials-extended): the listing at the directory itself and
-// the document at <dir>/<role>, with or without a trailing slash.
+// the document at <dir>/<role>, with or without a trailing slash. Roles in
+// Settings.Also are answered but not listed.
 func (e *EC2) serveCreds(extended bool) ec2Handler {
 	base, render := credsPath, renderEC2
 	if extended {
@@ -29,7 +31,7 @@ func (e *EC2) serveCreds(extended bool) ec2Handler {
 			return
 		}
 		role := strings.TrimSuffix(rest[1:], "/")
-		if role != st.s.Profile {
+		if role != st.s.Profile && !slices.Contains(st.s.Also, role) {
 			e.notFound(w, r)
 			return
 		}
@@ -44,13 +46,13 @@ func (e *EC2) serveCreds(extended bool) ec2Handler {
 			cache = &st.extDoc
 		}
 		doc := cache.get(c, now, render)
-		// text/plain like the real service: some clients sniff nothing and
-		// parse the body whatever the type, others were written against it.
+		// text/plain, as the real service sends: SDKs parse the body
+		// whatever the type says.
 		writeDoc(w, r, http.StatusOK, hdrTextPlain, doc.length, doc.body)
 		if r.Method == http.MethodGet && e.opts.OnVend != nil {
 			e.opts.OnVend(r, role, c)
 		}
-		logDebug(e.log, r, "imds credentials served", http.StatusOK,
+		logDebug(e.opts.Logger, r, "imds credentials served", http.StatusOK,
 			slog.String("profile", role), slog.String("access_key_id", c.AccessKeyID))
 	}
 }

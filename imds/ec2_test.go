@@ -556,3 +556,47 @@ func TestEC2ContentLength(t *testing.T) {
 		srv.Close()
 	}
 }
+
+// A role replaced by a reload keeps answering (unlisted) while it is in
+// Also, with its own credentials.
+func TestEC2AlsoRoles(t *testing.T) {
+	src := SourceFunc(func(_ context.Context, p string) (Credentials, error) {
+		c := testCreds()
+		switch p {
+		case "old":
+			c.AccessKeyID = "ASIAOLDROLEKEY000001"
+		case "dev":
+		default:
+			return Credentials{}, ErrUnknownProfile
+		}
+		return c, nil
+	})
+	s := ec2Settings()
+	also := []string{"old"}
+	s.Also = also
+	e, _ := newTestEC2(t, s, src)
+	also[0] = "dev2" // Update must not keep the caller's slice
+	if w := get(t, e, credsPath+"/"); w.Body.String() != "dev" {
+		t.Errorf("listing %q, want only the served role", w.Body)
+	}
+	for path, key := range map[string]string{
+		credsPath + "/old": "ASIAOLDROLEKEY000001", credsPath + "/old/": "ASIAOLDROLEKEY000001",
+		credsExtPath + "/old": "ASIAOLDROLEKEY000001", credsPath + "/dev": "ASIATESTACCESSKEY001",
+		credsExtPath + "/dev": "ASIATESTACCESSKEY001",
+	} {
+		var d ec2Doc
+		w := get(t, e, path)
+		decodeStrict(t, w.Body.Bytes(), &d)
+		if w.Code != 200 || d.AccessKeyID != key {
+			t.Errorf("%s: %d key %q, want %q", path, w.Code, d.AccessKeyID, key)
+		}
+	}
+	if w := get(t, e, credsPath+"/dev2"); w.Code != 404 {
+		t.Errorf("role outside Also: %d", w.Code)
+	}
+	s.Also = nil
+	e.Update(s)
+	if w := get(t, e, credsPath+"/old"); w.Code != 404 {
+		t.Errorf("old role after its grace period: %d, want 404", w.Code)
+	}
+}

@@ -28,7 +28,7 @@ func (e *EC2) serveToken(w http.ResponseWriter, r *http.Request) {
 	// Go v2, Go v1 and Rust take the token lifetime from this header and
 	// skip the token altogether without it.
 	w.Header()[ttlHeader] = []string{strconv.Itoa(ttl)}
-	logDebug(e.log, r, "imds token issued", http.StatusOK)
+	logDebug(e.opts.Logger, r, "imds token issued", http.StatusOK)
 	writeText(w, r, http.StatusOK, tok)
 }
 

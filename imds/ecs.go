@@ -9,8 +9,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-
-	"github.com/gorilla/mux"
 )
 
 const (
@@ -22,12 +20,10 @@ const (
 // pointing at /creds or /role/<profile>). It is an http.Handler; put it
 // behind a Guard.
 type ECS struct {
-	src    Source
-	opts   Options
-	log    *slog.Logger
-	state  atomic.Pointer[ecsState]
-	router *mux.Router
-	now    func() time.Time // tests replace it before serving
+	src   Source
+	opts  Options
+	state atomic.Pointer[ecsState]
+	now   func() time.Time // tests replace it before serving
 }
 
 // ecsState is everything derived from one ECSSettings.
@@ -40,9 +36,8 @@ type ecsState struct {
 
 // NewECS returns the ECS face serving s's profiles from src.
 func NewECS(src Source, s ECSSettings, o Options) *ECS {
-	e := &ECS{src: src, opts: o, log: loggerOf(o), now: time.Now}
+	e := &ECS{src: src, opts: o, now: time.Now}
 	e.Update(s)
-	e.router = e.routes()
 	return e
 }
 
@@ -62,44 +57,19 @@ func (e *ECS) Update(s ECSSettings) {
 	e.state.Store(st)
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. Two routes do not need a router, and
+// a gorilla/mux match would cost six allocations per request on what is
+// all hot path.
 func (e *ECS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// Credential requests skip the router: a mux match costs six
-	// allocations per request. The router's routes call the same code.
+	st := e.state.Load()
 	switch p := r.URL.Path; {
 	case p == ecsCredsPath:
-		e.serveDefault(w, r)
-	case strings.HasPrefix(p, ecsRolePath):
-		e.serveRole(w, r)
+		e.serve(w, r, st, "")
+	case strings.HasPrefix(p, ecsRolePath) && len(p) > len(ecsRolePath):
+		e.serve(w, r, st, p[len(ecsRolePath):])
 	default:
-		e.router.ServeHTTP(w, r)
-	}
-}
-
-func (e *ECS) routes() *mux.Router {
-	r := mux.NewRouter()
-	r.SkipClean(true)
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.fail(w, r, http.StatusNotFound, "NotFound", "no such path; use /creds or /role/<profile>")
-	})
-	r.MethodNotAllowedHandler = r.NotFoundHandler
-	r.MatcherFunc(exact(ecsCredsPath)).HandlerFunc(e.serveDefault)
-	r.MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool {
-		return strings.HasPrefix(r.URL.Path, ecsRolePath)
-	}).HandlerFunc(e.serveRole)
-	return r
-}
-
-func (e *ECS) serveDefault(w http.ResponseWriter, r *http.Request) {
-	e.serve(w, r, e.state.Load(), "")
-}
-
-func (e *ECS) serveRole(w http.ResponseWriter, r *http.Request) {
-	name := r.URL.Path[len(ecsRolePath):]
-	if name == "" {
-		name = "/" // never a profile: /role/ is not /creds
 	}
-	e.serve(w, r, e.state.Load(), name)
 }
 
 // serve answers /creds (profile "") and /role/<profile>.
@@ -139,7 +109,7 @@ func (e *ECS) serve(w http.ResponseWriter, r *http.Request, st *ecsState, profil
 	if e.opts.OnVend != nil {
 		e.opts.OnVend(r, profile, c)
 	}
-	logDebug(e.log, r, "ecs credentials served", http.StatusOK,
+	logDebug(e.opts.Logger, r, "ecs credentials served", http.StatusOK,
 		slog.String("profile", profile), slog.String("access_key_id", c.AccessKeyID))
 }
 
@@ -157,7 +127,7 @@ func (st *ecsState) authorized(r *http.Request) bool {
 // fail writes an ECS error. The body carries both spellings of the keys:
 // Go v2 reads code/message, the JS SDK Code/Message.
 func (e *ECS) fail(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
-	logDebug(e.log, r, "ecs request refused", status, slog.String("reason", msg))
+	logDebug(e.opts.Logger, r, "ecs request refused", status, slog.String("reason", msg))
 	b := make([]byte, 0, 128+2*len(msg))
 	b = append(b, '{')
 	b = appendField(b, "code", code)

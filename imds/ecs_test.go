@@ -143,7 +143,7 @@ func TestECSUnauthorized(t *testing.T) {
 		"very long": strings.Repeat("A", 7000),
 	} {
 		// Unknown profiles too: no token, no hint of what exists.
-		for _, path := range []string{"/creds", "/role/dev", "/role/unknown", "/role/"} {
+		for _, path := range []string{"/creds", "/role/dev", "/role/unknown", "/role/a/b"} {
 			t.Run(name+path, func(t *testing.T) {
 				checkECSError(t, serve(e, ecsReq("GET", path, auth)), 401)
 			})

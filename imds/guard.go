@@ -86,7 +86,7 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func deny(w http.ResponseWriter, r *http.Request, msg string) {
-	logDebug(slog.Default(), r, "request denied by policy", http.StatusForbidden,
+	logDebug(nil, r, "request denied by policy", http.StatusForbidden,
 		slog.String("reason", msg), slog.String("host", r.Host))
 	writeText(w, r, http.StatusForbidden, msg)
 }

@@ -1,7 +1,6 @@
 package imds
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -49,9 +48,13 @@ func writeText(w http.ResponseWriter, r *http.Request, status int, body string) 
 
 // logDebug logs one request at debug level. The Enabled check keeps the hot
 // path free of the argument boxing that slog does even for disabled levels.
-// Callers never pass secrets or tokens.
+// Callers never pass secrets or tokens. A nil l means slog.Default() at the
+// time of logging, so a default set after construction is honoured.
 func logDebug(l *slog.Logger, r *http.Request, msg string, status int, attrs ...slog.Attr) {
-	ctx := context.Background()
+	if l == nil {
+		l = slog.Default()
+	}
+	ctx := r.Context()
 	if !l.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
@@ -62,11 +65,4 @@ func logDebug(l *slog.Logger, r *http.Request, msg string, status int, attrs ...
 		slog.Int("status", status),
 	}, attrs...)
 	l.LogAttrs(ctx, slog.LevelDebug, msg, all...)
-}
-
-func loggerOf(o Options) *slog.Logger {
-	if o.Logger != nil {
-		return o.Logger
-	}
-	return slog.Default()
 }

@@ -16,7 +16,10 @@ const (
 	readHeaderTimeout = 5 * time.Second
 	readTimeout       = 10 * time.Second
 	writeTimeout      = 15 * time.Second
-	idleTimeout       = 2 * time.Minute
+	// idleTimeout is longer than Go's client-side 90 s so that Go SDKs drop
+	// idle connections first: a server-side close racing the token PUT,
+	// which net/http will not replay, would cost the client a failed call.
+	idleTimeout = 2 * time.Minute
 )
 
 // NewServer returns an http.Server for h (usually a Guard) with bounded

@@ -34,8 +34,15 @@ func newRoot() *cobra.Command {
 		Version:       version,
 	}
 	root.AddCommand(newServe())
+	for _, c := range extraCommands {
+		root.AddCommand(c())
+	}
 	return root
 }
+
+// extraCommands are registered by the other files of this package (one
+// command per file), so commands can be added without touching this one.
+var extraCommands []func() *cobra.Command
 
 func newServe() *cobra.Command {
 	var (
