@@ -29,7 +29,7 @@ const (
 // cfgSchema lists the keys each table accepts ("" is the top level), in the
 // order they are documented, for unknown-key checks and suggestions.
 var cfgSchema = map[string][]string{
-	"":     {"profile", "region", "refresh_before", "log_level", "imds", "ecs"},
+	"":     {"profile", "region", "refresh_before", "log_level", "control_socket", "imds", "ecs", "profiles"},
 	"imds": {"listen", "tokens", "allow", "hosts"},
 	"ecs":  {"listen", "token_file", "profiles", "allow", "hosts"},
 }
@@ -108,7 +108,18 @@ func Default() *Config {
 			Listen:    []string{defaultECSListen},
 			TokenFile: defaultTokenFile(),
 		},
+		ControlSocket: DefaultControlSocket(),
 	}
+}
+
+// DefaultControlSocket sits beside the default config, in a directory only
+// the user can enter; "" when the home directory is unknown.
+func DefaultControlSocket() string {
+	base := userConfigBase()
+	if base == "" {
+		return ""
+	}
+	return filepath.Join(base, "imdsd", "control.sock")
 }
 
 // Load reads and validates the config file at path ("" means DefaultPath).
@@ -333,6 +344,20 @@ func Parse(path string, data []byte) (*Config, error) {
 		}
 	}
 
+	if v, ok := raw["control_socket"]; ok {
+		if s, ok := p.str("control_socket", v, `"~/.config/imdsd/control.sock"`); ok {
+			f := ExpandHome(s)
+			if !filepath.IsAbs(f) {
+				p.fail("control_socket", "%q is a relative path; use an absolute path or one starting with \"~/\"", s)
+			} else {
+				cfg.ControlSocket = filepath.Clean(f)
+			}
+		}
+	}
+	if v, ok := raw["profiles"]; ok {
+		cfg.Profiles = p.profileTables(v)
+	}
+
 	p.checkListenConflicts(cfg)
 	if len(cfg.ECS.Listen) > 0 && cfg.ECS.TokenFile == "" {
 		p.fail("ecs.token_file", "no default is possible because the home directory is unknown; set token_file to an absolute path")
@@ -368,6 +393,10 @@ func (p *cfgParser) checkUnknown(keys []toml.Key) {
 		case k[0] == "imds" || k[0] == "ecs":
 			if len(k) >= 2 && !slices.Contains(cfgSchema[k[0]], k[1]) {
 				unknown = k[:2]
+			}
+		case k[0] == "profiles":
+			if len(k) >= 3 && !slices.Contains(profileSchema, k[2]) {
+				unknown = k[:3]
 			}
 		case !slices.Contains(cfgSchema[""], k[0]):
 			unknown = k[:1]

@@ -67,6 +67,7 @@ func TestDefault(t *testing.T) {
 		LogLevel:      "info",
 		IMDS:          IMDSConfig{Listen: []string{"127.0.0.1:9911"}, TokensRequired: true},
 		ECS:           ECSConfig{Listen: []string{"127.0.0.1:9912"}, TokenFile: filepath.Join(home, ".config", "imdsd", "ecs-token")},
+		ControlSocket: filepath.Join(home, ".config", "imdsd", "control.sock"),
 	}
 	if got := Default(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Default() = %+v\nwant %+v", got, want)
@@ -183,6 +184,7 @@ hosts = []
 			TokenFile: filepath.Join(home, ".config", "imdsd", "ecs-token"),
 			Profiles:  []string{"ops", "prod"},
 		},
+		ControlSocket: filepath.Join(home, ".config", "imdsd", "control.sock"),
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Parse =\n%+v\nwant\n%+v", cfg, want)
@@ -269,7 +271,7 @@ func TestParseErrors(t *testing.T) {
 		{"listen at top", "listen = [\"127.0.0.1:1\"]\n",
 			f + `:1: listen: unknown key; listen belongs in the [imds] or [ecs] table`},
 		{"nothing close", "zzz = 1\n",
-			f + `:1: zzz: unknown key; valid keys at the top level are profile, region, refresh_before, log_level, imds, ecs`},
+			f + `:1: zzz: unknown key; valid keys at the top level are profile, region, refresh_before, log_level, control_socket, imds, ecs, profiles`},
 		{"listen is a string", "[imds]\nlisten = \"127.0.0.1:1\"\n",
 			f + `:2: imds.listen: must be a list, not a string; write listen = ["127.0.0.1:1"]`},
 		{"listen item number", "[ecs]\nlisten = [\n  \"127.0.0.1:1\",\n  9912,\n]\n",
@@ -467,6 +469,40 @@ r = 2
 	for _, k := range []string{"not_a_key", "not_a_table", "x"} {
 		if _, ok := lines[k]; ok {
 			t.Errorf("scanner took %q inside a string for a key", k)
+		}
+	}
+}
+
+func TestProfileTables(t *testing.T) {
+	cfg, err := Parse("c.toml", []byte(`
+[profiles.dev]
+mfa_process = "echo 123456"
+mfa_duration = "8h"
+policy_arns = ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
+policy = '{"Version":"2012-10-17","Statement":[]}'
+duration = "1h"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := cfg.ProfileOptions("dev")
+	if o.MFAProcess != "echo 123456" || o.MFADuration != 8*time.Hour || len(o.PolicyARNs) != 1 || o.Duration != time.Hour || o.Policy == "" {
+		t.Fatalf("parsed %+v", o)
+	}
+	if d := cfg.ProfileOptions("other").MFADuration; d != 12*time.Hour {
+		t.Fatalf("default mfa_duration %v, want 12h", d)
+	}
+	for src, want := range map[string]string{
+		"[profiles.dev]\nmfa_duraton = \"1h\"\n":     `c.toml:2: profiles.dev.mfa_duraton: unknown key`,
+		"[profiles.dev]\nmfa_duration = \"1d\"\n":    `c.toml:2: profiles.dev.mfa_duration: "1d" is not a duration`,
+		"[profiles.dev]\npolicy_arns = [\"nope\"]\n": `c.toml:2: profiles.dev.policy_arns[0]: "nope" is not an IAM policy ARN`,
+		"[profiles.dev]\npolicy = \"{not json\"\n":   `c.toml:2: profiles.dev.policy: is not valid JSON`,
+		"[profiles.dev]\nduration = \"13h\"\n":       `c.toml:2: profiles.dev.duration: "13h" is out of range`,
+		"control_socket = \"rel/x.sock\"\n":          `c.toml:1: control_socket: "rel/x.sock" is a relative path`,
+	} {
+		_, err := Parse("c.toml", []byte(src))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want %q", src, err, want)
 		}
 	}
 }

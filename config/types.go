@@ -25,8 +25,42 @@ type Config struct {
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string
 
+	// ControlSocket is the local control socket the CLI talks to. Default
+	// $XDG_CONFIG_HOME/imdsd/control.sock (else ~/.config/imdsd/...).
+	ControlSocket string
+
 	IMDS IMDSConfig
 	ECS  ECSConfig
+
+	// Profiles holds imdsd's own per-profile settings ([profiles.<name>]),
+	// which the AWS files have no key for.
+	Profiles map[string]ProfileOptions
+}
+
+// ProfileOptions is a [profiles.<name>] table.
+type ProfileOptions struct {
+	// MFAProcess is a command whose stdout is the current MFA code; when
+	// set, imdsd runs it instead of waiting for `imdsd mfa`.
+	MFAProcess string
+	// MFADuration is the life of the MFA session (GetSessionToken);
+	// default 12h, 15m..36h.
+	MFADuration time.Duration
+	// Policy is an inline session policy (JSON) passed to AssumeRole.
+	Policy string
+	// PolicyARNs are managed policies passed to AssumeRole as session
+	// policies, so served credentials can be narrower than the role.
+	PolicyARNs []string
+	// Duration overrides the profile's duration_seconds (15m..12h).
+	Duration time.Duration
+}
+
+// ProfileOptions returns the options for a profile, with defaults.
+func (c *Config) ProfileOptions(name string) ProfileOptions {
+	o := c.Profiles[name]
+	if o.MFADuration == 0 {
+		o.MFADuration = 12 * time.Hour
+	}
+	return o
 }
 
 // IMDSConfig is the [imds] table.

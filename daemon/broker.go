@@ -64,13 +64,19 @@ type broker struct {
 
 	cur atomic.Pointer[imds.Credentials] // last good, nil if none
 
-	mu        sync.Mutex
-	inflight  *attempt // non-nil while a fetch runs
-	lastErr   error
-	failures  int
-	lastFetch time.Time
-	nextFetch time.Time
-	served    atomic.Int64
+	mu       sync.Mutex
+	inflight *attempt // non-nil while a fetch runs
+	lastErr  error
+	// lastLogged is the last failure message logged at error level.
+	lastLogged string
+	failures   int
+	lastFetch  time.Time
+	nextFetch  time.Time
+	served     atomic.Int64
+
+	// up is the upstream behind fetch (nil in demo mode), for MFA login
+	// and status.
+	up *upstream
 
 	wake   chan struct{}
 	cancel context.CancelFunc
@@ -180,7 +186,15 @@ func (b *broker) finish(a *attempt, c *imds.Credentials, err error) time.Time {
 		if old := b.cur.Load(); old != nil && !old.Expires.After(now.Add(b.opt.MinRemaining)) {
 			b.cur.Store(nil) // never keep expired credentials around
 		}
-		b.log.Error("credential refresh failed", "err", err, "attempt", b.failures, "retry_in", b.nextFetch.Sub(now).Round(time.Millisecond))
+		// The same failure again (STS still down, MFA still needed) is
+		// logged at debug: one line per cause, not one per retry.
+		level := slog.LevelError
+		if msg := explain(err); msg == b.lastLogged {
+			level = slog.LevelDebug
+		} else {
+			b.lastLogged = msg
+		}
+		b.log.Log(context.Background(), level, "credential refresh failed", "err", explain(err), "attempt", b.failures, "retry_in", b.nextFetch.Sub(now).Round(time.Millisecond))
 		return b.nextFetch
 	}
 	if c.LastUpdated.IsZero() {
@@ -192,6 +206,7 @@ func (b *broker) finish(a *attempt, c *imds.Credentials, err error) time.Time {
 		b.log.Info("credential refresh recovered", "after_failures", b.failures)
 	}
 	b.lastErr = nil
+	b.lastLogged = ""
 	b.failures = 0
 	b.nextFetch = refreshAt(now, cc.Expires, b.opt.RefreshBefore)
 	b.log.Info("credentials refreshed", "access_key_id", cc.AccessKeyID, "expires", cc.Expires.UTC().Format(time.RFC3339), "next_refresh", b.nextFetch.UTC().Format(time.RFC3339))
@@ -290,6 +305,13 @@ type brokerStatus struct {
 	NextRefresh time.Time `json:"next_refresh,omitzero"`
 	LastError   string    `json:"last_error,omitempty"`
 	Served      int64     `json:"served"`
+}
+
+// err is the last fetch error, nil after a success.
+func (b *broker) err() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.lastErr
 }
 
 func (b *broker) status() brokerStatus {

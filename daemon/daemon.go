@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -83,6 +84,15 @@ type Daemon struct {
 	// vanished: served profiles missing from the AWS files at the last
 	// load, kept until a recheck confirms they are gone.
 	vanished map[string]bool
+	// missing: configured profiles not in the AWS files (status shows them).
+	missing []string
+
+	mfa         *mfaStore
+	audit       *auditor
+	sessionName string
+	started     time.Time
+	// locked: every credential dropped, nothing served until unlock.
+	locked atomic.Bool
 
 	ready chan struct{}
 }
@@ -106,7 +116,8 @@ func New(opt Options) (*Daemon, error) {
 	if opt.switchGrace == 0 {
 		opt.switchGrace = 10 * time.Second
 	}
-	d := &Daemon{opt: opt, log: opt.Logger, ready: make(chan struct{}), listeners: map[string]*listener{}, retiring: map[string]*time.Timer{}}
+	d := &Daemon{opt: opt, log: opt.Logger, ready: make(chan struct{}), listeners: map[string]*listener{}, retiring: map[string]*time.Timer{},
+		mfa: newMFAStore(), sessionName: defaultSessionName(), started: time.Now()}
 	if opt.AWSFiles != nil {
 		d.files = *opt.AWSFiles
 	} else {
@@ -126,8 +137,9 @@ func New(opt Options) (*Daemon, error) {
 	d.setLogLevel(cfg)
 	empty := map[string]*broker{}
 	d.brokers.Store(&empty)
-	d.ec2 = imds.NewEC2(d, imds.EC2Settings{}, imds.Options{Logger: d.log})
-	d.ecs = imds.NewECS(d, imds.ECSSettings{}, imds.Options{Logger: d.log})
+	d.audit = newAuditor(d.log)
+	d.ec2 = imds.NewEC2(d, imds.EC2Settings{}, imds.Options{Logger: d.log, OnVend: d.audit.vend("imds")})
+	d.ecs = imds.NewECS(d, imds.ECSSettings{}, imds.Options{Logger: d.log, OnVend: d.audit.vend("ecs")})
 	d.ec2Guard = imds.NewGuard(imds.Policy{}, d.ec2)
 	d.ecsGuard = imds.NewGuard(imds.Policy{}, d.ecs)
 	return d, nil
@@ -135,6 +147,9 @@ func New(opt Options) (*Daemon, error) {
 
 // Credentials implements imds.Source from the brokers' memory.
 func (d *Daemon) Credentials(ctx context.Context, profile string) (imds.Credentials, error) {
+	if d.locked.Load() {
+		return imds.Credentials{}, &imds.UnavailableError{Profile: profile, Message: "imdsd is locked: every credential was dropped from memory; run `imdsd unlock` to serve again"}
+	}
 	b := (*d.brokers.Load())[profile]
 	if b == nil {
 		return imds.Credentials{}, imds.ErrUnknownProfile
@@ -184,6 +199,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.shutdown()
 		return err
 	}
+	go d.audit.run(runCtx.Done())
+	ctl, err := d.startControl()
+	if err != nil {
+		d.shutdown()
+		return err
+	}
+	defer ctl.close()
 	close(d.ready)
 
 	stopSignals := d.watchSignals(runCtx)
@@ -288,11 +310,11 @@ func (d *Daemon) apply(cfg *config.Config, initial bool) error {
 	var addedP, changedP, removedP []string
 	var fresh []*broker
 	for _, n := range names {
-		if slices.Contains(missing, n) {
+		if slices.Contains(missing, n) || d.locked.Load() {
 			continue
 		}
 		p := resolved[n]
-		if ob, ok := old[n]; ok && d.sameProfile(n, p) {
+		if ob, ok := old[n]; ok && d.sameProfile(n, p, cfg) {
 			next[n] = ob
 			continue
 		}
@@ -301,7 +323,7 @@ func (d *Daemon) apply(cfg *config.Config, initial bool) error {
 		} else {
 			addedP = append(addedP, n)
 		}
-		b, err := d.newBroker(n, p, cfg)
+		b, err := d.newBroker(n, p, cfg, stamp)
 		if err != nil {
 			return err
 		}
@@ -418,6 +440,7 @@ func (d *Daemon) apply(cfg *config.Config, initial bool) error {
 	}
 	d.cfg = cfg
 	d.profiles = resolved
+	d.missing = missing
 	d.vanished = vanished
 	if len(vanished) > 0 {
 		time.AfterFunc(vanishRecheck, func() { _ = d.Reload() })
@@ -444,6 +467,45 @@ func (d *Daemon) setLogLevel(cfg *config.Config) {
 	if err := l.UnmarshalText([]byte(name)); err == nil {
 		d.opt.LogLevel.Set(l)
 	}
+}
+
+// Lock drops every cached credential and MFA session from memory at once
+// and refuses to serve (clients get a 503 saying so) until Unlock.
+func (d *Daemon) Lock() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.locked.Store(true)
+	old := *d.brokers.Load()
+	empty := map[string]*broker{}
+	d.brokers.Store(&empty)
+	for _, b := range old {
+		b.stop() // the broker's provider chain, with any cached source session, goes with it
+	}
+	d.mfa.clear()
+	for n, t := range d.retiring {
+		t.Stop()
+		delete(d.retiring, n)
+	}
+	d.ec2Settings.Also = nil
+	d.ec2.Update(d.ec2Settings)
+	d.log.Warn("locked: every credential dropped from memory; nothing is served until `imdsd unlock`", "profiles", len(old))
+}
+
+// Unlock serves again: every profile fetches anew (MFA profiles need a new
+// code).
+func (d *Daemon) Unlock() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.locked.Load() {
+		return nil
+	}
+	d.locked.Store(false)
+	if err := d.apply(d.cfg, false); err != nil {
+		d.locked.Store(true)
+		return err
+	}
+	d.log.Info("unlocked")
+	return nil
 }
 
 // refreshAll asks every broker to fetch now (source keys rotated, `imdsd
@@ -491,7 +553,12 @@ func (d *Daemon) retire(name string) {
 	d.retiring[name] = t
 }
 
-func (d *Daemon) sameProfile(name string, p *config.Profile) bool {
+// sameProfile: unchanged AWS settings and imdsd settings for the profile,
+// so its cached credentials stay valid.
+func (d *Daemon) sameProfile(name string, p *config.Profile, cfg *config.Config) bool {
+	if !reflect.DeepEqual(d.cfg.ProfileOptions(name), cfg.ProfileOptions(name)) {
+		return false
+	}
 	if d.opt.Demo {
 		return true
 	}
@@ -499,17 +566,19 @@ func (d *Daemon) sameProfile(name string, p *config.Profile) bool {
 	return op != nil && p != nil && op.Fingerprint == p.Fingerprint
 }
 
-func (d *Daemon) newBroker(name string, p *config.Profile, cfg *config.Config) (*broker, error) {
+func (d *Daemon) newBroker(name string, p *config.Profile, cfg *config.Config, stamp [32]byte) (*broker, error) {
 	bo := d.opt.broker
 	bo.RefreshBefore = cfg.RefreshBefore
 	if d.opt.Demo {
 		return newBroker(name, demoFetch(name), bo, d.log), nil
 	}
-	f, err := newUpstream(d.runCtx, p, upstreamOptions{Files: d.files, SessionName: defaultSessionName(), HTTPClient: d.opt.HTTPClient, MFA: noMFA})
+	u, err := newUpstream(d.runCtx, p, upstreamOptions{Files: d.files, SessionName: d.sessionName, HTTPClient: d.opt.HTTPClient, Opts: cfg.ProfileOptions(name), MFA: d.mfa, Stamp: stamp})
 	if err != nil {
 		return nil, err
 	}
-	return newBroker(name, f, bo, d.log), nil
+	b := newBroker(name, u.fetch, bo, d.log)
+	b.up = u
+	return b, nil
 }
 
 var errFilesChanged = errors.New("the AWS files changed while being loaded")

@@ -156,16 +156,21 @@ func (e *testEnv) writeConfig(top, ecs string) {
 	if !strings.Contains(top, "profile =") {
 		top = `profile = "dev"` + "\n" + top
 	}
-	toml := fmt.Sprintf(`%s
+	toml := fmt.Sprintf(`control_socket = %q
+%s
 [imds]
 listen = ["127.0.0.1:0"]
 [ecs]
 listen = ["127.0.0.1:0"]
 token_file = %q
 %s
-`, top, filepath.Join(e.dir, "imdsd", "ecs-token"), ecs)
+`, e.socket(), top, filepath.Join(e.dir, "imdsd", "ecs-token"), ecs)
 	writeAtomic(e.t, e.cfgPath, toml)
 }
+
+func (e *testEnv) socket() string { return filepath.Join(e.dir, "imdsd", "control.sock") }
+
+func (e *testEnv) client() *Client { return NewClient(e.socket()) }
 
 func (e *testEnv) stop() {
 	if e.cancel == nil {

@@ -19,11 +19,18 @@ type listener struct {
 	ln   net.Listener
 	srv  *http.Server
 	done chan struct{}
+	// release gives back the link-local address acquired for ln.
+	release func(bound bool)
 }
 
 func listen(face, addr string, h http.Handler, log *slog.Logger) (*listener, error) {
+	release, err := linkLocal.acquire(addr, log)
+	if err != nil {
+		return nil, fmt.Errorf("%s.listen %q: %w", face, addr, err)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
+		release(false)
 		hint := "check the address in the [" + face + "] listen list"
 		switch {
 		case errors.Is(err, syscall.EADDRINUSE):
@@ -35,7 +42,7 @@ func listen(face, addr string, h http.Handler, log *slog.Logger) (*listener, err
 		}
 		return nil, fmt.Errorf("%s.listen %q: %w: %s", face, addr, err, hint)
 	}
-	l := &listener{face: face, ln: ln, srv: imds.NewServer(h, log), done: make(chan struct{})}
+	l := &listener{face: face, ln: ln, srv: imds.NewServer(h, log), done: make(chan struct{}), release: release}
 	go func() {
 		defer close(l.done)
 		if err := l.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -53,4 +60,5 @@ func (l *listener) close(grace time.Duration) {
 		l.srv.Close()
 	}
 	<-l.done
+	l.release(true)
 }

@@ -1,0 +1,959 @@
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kardianos/service"
+
+	"github.com/imdsd/imdsd/config"
+)
+
+// Installing and controlling imdsd as a system service: systemd (system
+// and --user units), launchd (LaunchDaemon and LaunchAgent) and the
+// Windows service manager, through kardianos/service. The system service
+// runs `imdsd serve --config PATH` as the AWS user, so that user's ~/.aws
+// is what it serves.
+
+// ServiceOptions select the service and describe it for install.
+type ServiceOptions struct {
+	// User selects the per-user service (systemd --user unit, launchd
+	// LaunchAgent) instead of the system one.
+	User bool
+	// ConfigPath is the config the service runs with. Install: "" means
+	// SystemConfigPath for the system service (written with SystemConfig
+	// if missing) and the user's default config for a user service.
+	// Status: "" means the one in the installed unit.
+	ConfigPath string
+	// AWSUser is the user the system service runs as and whose ~/.aws it
+	// serves; "" means $SUDO_USER.
+	AWSUser string
+	// Executable is the binary the service runs; "" means this one.
+	Executable string
+	// Out receives what was done, one line per step; nil discards.
+	Out io.Writer
+}
+
+// ServiceState is what the service manager reports.
+type ServiceState string
+
+// Service states.
+const (
+	ServiceRunning      ServiceState = "running"
+	ServiceStopped      ServiceState = "stopped"
+	ServiceFailed       ServiceState = "failed"
+	ServiceNotInstalled ServiceState = "not installed"
+	// ServiceUnconfigured: the package's unit is there, but no AWS user
+	// was named yet.
+	ServiceUnconfigured ServiceState = "not configured"
+)
+
+// ServiceStatus describes the installed service.
+type ServiceStatus struct {
+	Platform string // e.g. linux-systemd
+	Scope    string // "system" or "user"
+	State    ServiceState
+	Files    []string // unit, drop-in or plist files
+	AWSUser  string   // "" when unknown or a user service
+	// ConfigPath is the config the service runs with ("" = the default
+	// path of a user service); ConfigErr when it cannot be read.
+	ConfigPath string
+	ConfigErr  error
+	Listeners  []ServiceListener
+}
+
+// ServiceListener is one configured listener; Answering is probed only
+// while the service runs.
+type ServiceListener struct {
+	Face      string // "imds" or "ecs"
+	Addr      string
+	URL       string
+	Answering bool
+}
+
+// serviceSystem is the service manager kardianos/service detected.
+func serviceSystem() string { return service.Platform() }
+
+func (o *ServiceOptions) out() io.Writer {
+	if o.Out == nil {
+		return io.Discard
+	}
+	return o.Out
+}
+
+func (o *ServiceOptions) scope() string {
+	if o.User {
+		return "user"
+	}
+	return "system"
+}
+
+// noProgram satisfies kardianos/service for control commands; the daemon
+// itself runs as `imdsd serve`.
+type noProgram struct{}
+
+func (noProgram) Start(service.Service) error { return nil }
+func (noProgram) Stop(service.Service) error  { return nil }
+
+// serviceLabel is the service's name for the platform's manager: launchd
+// labels are reverse-DNS by convention.
+func serviceLabel() string {
+	if runtime.GOOS == "darwin" {
+		return "io.github.imdsd"
+	}
+	return ServiceName
+}
+
+func newKardianos(o *ServiceOptions, cfg *service.Config) (service.Service, error) {
+	cfg.Name = serviceLabel()
+	cfg.DisplayName = ServiceName
+	cfg.Description = serviceDescription
+	if cfg.Option == nil {
+		cfg.Option = service.KeyValue{}
+	}
+	cfg.Option["UserService"] = o.User
+	s, err := service.New(noProgram{}, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("service manager: %w", err)
+	}
+	return s, nil
+}
+
+// checkPlatform refuses service managers imdsd has no unit for.
+func checkPlatform(o *ServiceOptions) error {
+	switch p := serviceSystem(); {
+	case p == "linux-systemd", runtime.GOOS == "darwin":
+	case runtime.GOOS == "windows":
+		if o.User {
+			return errors.New("Windows has no per-user services: leave out --user (the service runs as LocalSystem with your profile as home), or start `imdsd serve` at logon")
+		}
+	default:
+		return fmt.Errorf("imdsd installs itself only under systemd, launchd or the Windows service manager, and this system uses %s; run `imdsd serve --config FILE` from your init system instead", p)
+	}
+	return nil
+}
+
+// awsAccount is the user the system service runs as.
+type awsAccount struct {
+	name, group string
+	uid, gid    int
+	home        string
+}
+
+func lookupAWSUser(name string) (*awsAccount, error) {
+	if name == "" {
+		name = os.Getenv("SUDO_USER")
+	}
+	if name == "" && runtime.GOOS == "windows" {
+		if u, err := user.Current(); err == nil {
+			name = u.Username
+		}
+	}
+	if name == "" {
+		return nil, errors.New("name the user whose ~/.aws the service serves: --aws-user USER (the service runs as that user, not as root)")
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("--aws-user %s: no such user: %w", name, err)
+	}
+	if u.HomeDir == "" {
+		return nil, fmt.Errorf("--aws-user %s: the user has no home directory, so there is no ~/.aws to serve", name)
+	}
+	a := &awsAccount{name: u.Username, home: u.HomeDir, group: u.Gid}
+	if runtime.GOOS != "windows" {
+		a.uid, _ = strconv.Atoi(u.Uid)
+		a.gid, _ = strconv.Atoi(u.Gid)
+		if g, err := user.LookupGroupId(u.Gid); err == nil {
+			a.group = g.Name
+		}
+	}
+	return a, nil
+}
+
+func requireRoot(what string) error {
+	if runtime.GOOS == "windows" || os.Geteuid() == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s the system service needs root: run it with sudo (or add --user for a per-user service)", what)
+}
+
+func executable(o *ServiceOptions) (string, error) {
+	exe := o.Executable
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return "", fmt.Errorf("cannot find this program's path: %w; give it with --executable", err)
+		}
+	}
+	if r, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = r
+	}
+	exe, err := filepath.Abs(exe)
+	if err != nil {
+		return "", err
+	}
+	if strings.Contains(exe, "{{") {
+		return "", fmt.Errorf("%s: the path contains \"{{\", which service files cannot hold; move the binary", exe)
+	}
+	return exe, nil
+}
+
+// systemConfigPath is the default config of the system service.
+func systemConfigPath() string {
+	if runtime.GOOS == "windows" {
+		base := os.Getenv("ProgramData")
+		if base == "" {
+			base = `C:\ProgramData`
+		}
+		return filepath.Join(base, "imdsd", "config.toml")
+	}
+	return SystemConfigPath
+}
+
+// prepareSystemConfig makes sure the system service's config exists and is
+// valid, writing the defaults if there is none. It returns the file's
+// absolute path and contents.
+func prepareSystemConfig(o *ServiceOptions) (string, []byte, error) {
+	path := o.ConfigPath
+	if path == "" {
+		path = systemConfigPath()
+	}
+	path, err := filepath.Abs(config.ExpandHome(path))
+	if err != nil {
+		return "", nil, err
+	}
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		data = []byte(SystemConfig)
+		if runtime.GOOS == "windows" {
+			data = []byte(loopbackSystemConfig)
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return "", nil, fmt.Errorf("cannot create the config directory: %w", err)
+		}
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			return "", nil, fmt.Errorf("cannot write the default config: %w", err)
+		}
+		fmt.Fprintf(o.out(), "wrote the default system config: %s\n", path)
+	case err != nil:
+		return "", nil, fmt.Errorf("%s: cannot read the config: %w", path, err)
+	}
+	if _, err := config.LoadExplicit(path, true); err != nil {
+		return "", nil, fmt.Errorf("the service config is invalid; fix it and install again: %w", err)
+	}
+	return path, data, nil
+}
+
+// prepareTokenDir creates the ECS token's directory (and the token) owned
+// by the AWS user, so the service, which may write only there, can keep it
+// and the user can read it.
+func prepareTokenDir(o *ServiceOptions, acct *awsAccount, tokenFile string) error {
+	dir := filepath.Dir(tokenFile)
+	if err := mkdirOwned(dir, acct); err != nil {
+		return fmt.Errorf("ECS token directory %s: %w", dir, err)
+	}
+	_, created, err := config.EnsureTokenFile(tokenFile)
+	if err != nil {
+		return fmt.Errorf("ecs.token_file: %w", err)
+	}
+	if created && runtime.GOOS != "windows" {
+		if err := os.Chown(tokenFile, acct.uid, acct.gid); err != nil {
+			return fmt.Errorf("ECS token %s: %w", tokenFile, err)
+		}
+	}
+	if created {
+		fmt.Fprintf(o.out(), "created the ECS token (mode 0600, owner %s): %s\n", acct.name, tokenFile)
+	}
+	return nil
+}
+
+// mkdirOwned creates dir and its missing parents, mode 0700, owned by acct.
+// Directories that exist are left as they are.
+func mkdirOwned(dir string, acct *awsAccount) error {
+	if fi, err := os.Stat(dir); err == nil {
+		if !fi.IsDir() {
+			return errors.New("exists and is not a directory")
+		}
+		return nil
+	}
+	if err := mkdirOwned(filepath.Dir(dir), acct); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	return os.Chown(dir, acct.uid, acct.gid)
+}
+
+// InstallService installs (and enables at boot) the service; it does not
+// start it. Installing over an installed service is an error: uninstall
+// first.
+func InstallService(o ServiceOptions) error {
+	if err := checkPlatform(&o); err != nil {
+		return err
+	}
+	exe, err := executable(&o)
+	if err != nil {
+		return err
+	}
+	if o.User {
+		if o.AWSUser != "" {
+			return errors.New("--aws-user is for the system service; a --user service runs as you and serves your ~/.aws")
+		}
+		return installUserService(&o, exe)
+	}
+	if err := requireRoot("installing"); err != nil {
+		return err
+	}
+	acct, err := lookupAWSUser(o.AWSUser)
+	if err != nil {
+		return err
+	}
+	cfgPath, data, err := prepareSystemConfig(&o)
+	if err != nil {
+		return err
+	}
+	tokenFile := tokenFileFor(data, acct.home)
+	if err := prepareTokenDir(&o, acct, tokenFile); err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(acct.home, ".aws", "config")); err != nil {
+		fmt.Fprintf(o.out(), "note: %s has no ~/.aws/config yet; imdsd answers 404 for its profiles until it does\n", acct.name)
+	}
+	switch {
+	case runtime.GOOS == "darwin":
+		err = installLaunchDaemon(&o, exe, cfgPath, data, acct)
+	case runtime.GOOS == "windows":
+		err = installWindows(&o, exe, cfgPath, acct)
+	default:
+		err = installSystemd(&o, exe, cfgPath, acct, filepath.Dir(tokenFile))
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.out(), "installed the imdsd service (%s): runs as %s, config %s\nstart it with: sudo imdsd service start (it also starts at boot)\n", serviceSystem(), acct.name, cfgPath)
+	return nil
+}
+
+// packagedUnit is the unit a .deb or .rpm installed, if any.
+func packagedUnit() string {
+	for _, dir := range []string{"/lib/systemd/system", "/usr/lib/systemd/system"} {
+		p := filepath.Join(dir, ServiceName+".service")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+func etcUnit() string { return "/etc/systemd/system/" + ServiceName + ".service" }
+
+func dropInPath() string { return filepath.Join(systemdDropInDir(), awsUserDropIn) }
+
+func installSystemd(o *ServiceOptions, exe, cfgPath string, acct *awsAccount, tokenDir string) error {
+	if _, err := os.Stat(dropInPath()); err == nil {
+		return fmt.Errorf("the imdsd service is already installed (%s exists); to change it, run: sudo imdsd service uninstall, then install again", dropInPath())
+	}
+	pkg := packagedUnit()
+	if pkg == "" {
+		if _, err := os.Stat(etcUnit()); err == nil {
+			return fmt.Errorf("%s exists but was not written by imdsd service install; remove it first", etcUnit())
+		}
+	}
+	// The package's unit runs /usr/bin/imdsd with the default config;
+	// anything else is set in the drop-in.
+	var override []string
+	if pkg != "" && (exe != PackagedExecutable || cfgPath != SystemConfigPath) {
+		override = []string{exe, "serve", "--config", cfgPath}
+	}
+	if err := os.MkdirAll(systemdDropInDir(), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(dropInPath(), []byte(systemdDropIn(acct.name, acct.group, acct.home, tokenDir, override)), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.out(), "wrote %s (User=%s)\n", dropInPath(), acct.name)
+	if pkg != "" {
+		fmt.Fprintf(o.out(), "using the packaged unit %s\n", pkg)
+		if err := systemctl(false, "daemon-reload"); err != nil {
+			return err
+		}
+		return systemctl(false, "enable", ServiceName+".service")
+	}
+	s, err := newKardianos(o, &service.Config{
+		Executable: exe,
+		Option:     service.KeyValue{"SystemdScript": systemdUnit(exe, cfgPath)},
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.Install(); err != nil {
+		os.Remove(dropInPath())
+		return fmt.Errorf("installing %s: %w", etcUnit(), err)
+	}
+	fmt.Fprintf(o.out(), "wrote %s\n", etcUnit())
+	return nil
+}
+
+// userConfigArgs are the serve arguments of a user service.
+func userServeArgs(o *ServiceOptions) ([]string, string, error) {
+	if o.ConfigPath == "" {
+		return []string{"serve"}, "", nil
+	}
+	p, err := filepath.Abs(config.ExpandHome(o.ConfigPath))
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := config.LoadExplicit(p, true); err != nil {
+		return nil, "", fmt.Errorf("the service config is invalid; fix it and install again: %w", err)
+	}
+	return []string{"serve", "--config", p}, p, nil
+}
+
+func installUserService(o *ServiceOptions, exe string) error {
+	args, cfgPath, err := userServeArgs(o)
+	if err != nil {
+		return err
+	}
+	cfg := &service.Config{Executable: exe, Arguments: args, Option: service.KeyValue{}}
+	switch runtime.GOOS {
+	case "darwin":
+		cfg.Option["KeepAlive"] = true
+		cfg.Option["RunAtLoad"] = true
+	default:
+		cfg.Option["SystemdScript"] = systemdUserUnit(exe, args)
+	}
+	s, err := newKardianos(o, cfg)
+	if err != nil {
+		return err
+	}
+	if err := s.Install(); err != nil {
+		if strings.Contains(err.Error(), "already exists") {
+			return fmt.Errorf("the imdsd user service is already installed (%w); to change it, run: imdsd service uninstall --user, then install again", err)
+		}
+		return fmt.Errorf("installing the user service: %w", err)
+	}
+	if cfgPath == "" {
+		cfgPath = config.DefaultPath() + " (defaults if missing)"
+	}
+	fmt.Fprintf(o.out(), "installed the imdsd user service (%s), config %s\nstart it with: imdsd service start --user\n", serviceSystem(), cfgPath)
+	if runtime.GOOS == "linux" {
+		fmt.Fprintln(o.out(), "to keep it running while you are logged out: loginctl enable-linger")
+	}
+	return nil
+}
+
+func installLaunchDaemon(o *ServiceOptions, exe, cfgPath string, data []byte, acct *awsAccount) error {
+	s, err := newKardianos(o, &service.Config{
+		Executable: exe,
+		Arguments:  []string{"serve", "--config", cfgPath},
+		UserName:   acct.name,
+		EnvVars:    map[string]string{"HOME": acct.home},
+		Option:     service.KeyValue{"KeepAlive": true, "RunAtLoad": true},
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.Install(); err != nil {
+		return fmt.Errorf("installing the LaunchDaemon: %w", err)
+	}
+	// The daemon runs as the AWS user and cannot alias lo0 itself.
+	cfg, err := config.Parse(cfgPath, data)
+	if err != nil {
+		return err
+	}
+	if addrs := configLinkLocal(cfg); len(addrs) > 0 {
+		p := launchdLinkLocalPath()
+		if err := os.WriteFile(p, []byte(launchdLinkLocalPlist(serviceLabel()+".linklocal", addrs)), 0o644); err != nil {
+			return err
+		}
+		if err := run("launchctl", "load", "-w", p); err != nil {
+			return err
+		}
+		fmt.Fprintf(o.out(), "wrote %s: aliases %s on lo0 at boot\n", p, strings.Join(addrs, ", "))
+	}
+	return nil
+}
+
+func launchdLinkLocalPath() string {
+	return "/Library/LaunchDaemons/" + serviceLabel() + ".linklocal.plist"
+}
+
+// configLinkLocal lists the link-local hosts the config listens on.
+func configLinkLocal(cfg *config.Config) []string {
+	var out []string
+	for _, a := range append(append([]string(nil), cfg.IMDS.Listen...), cfg.ECS.Listen...) {
+		if h, ok := linkLocalHost(a); ok && !containsString(out, h.String()) {
+			out = append(out, h.String())
+		}
+	}
+	return out
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func installWindows(o *ServiceOptions, exe, cfgPath string, acct *awsAccount) error {
+	s, err := newKardianos(o, &service.Config{
+		Executable: exe,
+		// The Windows service manager needs the service handshake, which
+		// `imdsd service run` does around the same daemon as serve.
+		Arguments: []string{"service", "run", "--config", cfgPath},
+		EnvVars:   map[string]string{"HOME": acct.home, "USERPROFILE": acct.home},
+		Option: service.KeyValue{
+			"StartType": "automatic", "OnFailure": "restart", "OnFailureDelayDuration": "2s",
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.Install(); err != nil {
+		return fmt.Errorf("installing the Windows service (run from an elevated prompt): %w", err)
+	}
+	return nil
+}
+
+// UninstallService stops and removes the service, and removes the
+// link-local addresses it may have left. Nothing installed is not an
+// error. The config and the ECS token are kept.
+func UninstallService(o ServiceOptions) error {
+	if err := checkPlatform(&o); err != nil {
+		return err
+	}
+	if !o.User {
+		if err := requireRoot("uninstalling"); err != nil {
+			return err
+		}
+	}
+	var err error
+	switch {
+	case !o.User && runtime.GOOS == "linux":
+		err = uninstallSystemd(&o)
+	default:
+		err = uninstallKardianos(&o)
+	}
+	if err != nil {
+		return err
+	}
+	if !o.User {
+		gone, err := SweepLinkLocal()
+		for _, a := range gone {
+			fmt.Fprintf(o.out(), "removed %s/32 from the loopback interface\n", a)
+		}
+		if err != nil {
+			return fmt.Errorf("removing the link-local addresses imdsd added: %w", err)
+		}
+		fmt.Fprintf(o.out(), "kept the config (%s) and the ECS token; delete them if you no longer need them\n", systemConfigPath())
+	}
+	return nil
+}
+
+func uninstallSystemd(o *ServiceOptions) error {
+	unit := ServiceName + ".service"
+	_, errDrop := os.Stat(dropInPath())
+	_, errEtc := os.Stat(etcUnit())
+	pkg := packagedUnit()
+	if errDrop != nil && errEtc != nil && pkg == "" {
+		fmt.Fprintln(o.out(), "the imdsd service is not installed")
+		return nil
+	}
+	// Stop first: the daemon removes the addresses it added as it exits.
+	_ = systemctl(false, "stop", unit)
+	_ = systemctl(false, "disable", unit)
+	if errDrop == nil {
+		if err := os.Remove(dropInPath()); err != nil {
+			return err
+		}
+		_ = os.Remove(systemdDropInDir()) // only if empty: others' drop-ins stay
+		fmt.Fprintf(o.out(), "removed %s\n", dropInPath())
+	}
+	if errEtc == nil {
+		if err := os.Remove(etcUnit()); err != nil {
+			return err
+		}
+		fmt.Fprintf(o.out(), "removed %s\n", etcUnit())
+	}
+	if err := systemctl(false, "daemon-reload"); err != nil {
+		return err
+	}
+	_ = systemctl(false, "reset-failed", unit)
+	if pkg != "" {
+		fmt.Fprintf(o.out(), "the package's unit %s stays, disabled; remove the package to remove it\n", pkg)
+	}
+	fmt.Fprintln(o.out(), "uninstalled the imdsd service")
+	return nil
+}
+
+func uninstallKardianos(o *ServiceOptions) error {
+	s, err := newKardianos(o, &service.Config{})
+	if err != nil {
+		return err
+	}
+	if _, err := s.Status(); errors.Is(err, service.ErrNotInstalled) {
+		fmt.Fprintf(o.out(), "the imdsd %s service is not installed\n", o.scope())
+		return nil
+	}
+	_ = s.Stop()
+	if err := s.Uninstall(); err != nil {
+		return fmt.Errorf("uninstalling: %w", err)
+	}
+	if runtime.GOOS == "darwin" && !o.User {
+		p := launchdLinkLocalPath()
+		if data, err := os.ReadFile(p); err == nil {
+			_ = run("launchctl", "unload", "-w", p)
+			_ = os.Remove(p)
+			for _, m := range regexp.MustCompile(`alias ([0-9.]+)/32`).FindAllSubmatch(data, -1) {
+				_ = run("/sbin/ifconfig", "lo0", "-alias", string(m[1]))
+			}
+		}
+	}
+	fmt.Fprintf(o.out(), "uninstalled the imdsd %s service\n", o.scope())
+	return nil
+}
+
+// ControlService starts, stops or restarts the installed service. After a
+// start or restart it waits (a few seconds at most) until the configured
+// listeners answer, so a failure shows here rather than in the log only.
+func ControlService(o ServiceOptions, action string) error {
+	if err := checkPlatform(&o); err != nil {
+		return err
+	}
+	st, err := GetServiceStatus(o)
+	if err != nil {
+		return err
+	}
+	switch st.State {
+	case ServiceNotInstalled:
+		return fmt.Errorf("the imdsd %s service is not installed; install it first: %s", o.scope(), installHint(&o))
+	case ServiceUnconfigured:
+		return errors.New("the packaged imdsd service has no AWS user yet; run: sudo imdsd service install --aws-user USER")
+	}
+	if !o.User && action != "status" {
+		if err := requireRoot(action + "ing"); err != nil {
+			return err
+		}
+	}
+	s, err := newKardianos(&o, &service.Config{})
+	if err != nil {
+		return err
+	}
+	switch action {
+	case "start":
+		err = s.Start()
+	case "stop":
+		err = s.Stop()
+	case "restart":
+		err = s.Restart()
+	default:
+		return fmt.Errorf("unknown service action %q", action)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w%s", action, err, logHint(&o))
+	}
+	if action == "stop" {
+		fmt.Fprintln(o.out(), "stopped the imdsd service")
+		return nil
+	}
+	return waitAnswering(o, 10*time.Second)
+}
+
+// waitAnswering polls until every configured listener accepts a
+// connection, the service failed, or the time is up.
+func waitAnswering(o ServiceOptions, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		st, err := GetServiceStatus(o)
+		if err != nil {
+			return err
+		}
+		all := st.State == ServiceRunning && len(st.Listeners) > 0
+		for _, l := range st.Listeners {
+			all = all && l.Answering
+		}
+		switch {
+		case all:
+			fmt.Fprintln(o.out(), "the imdsd service is running")
+			return nil
+		case st.State == ServiceFailed:
+			return fmt.Errorf("the imdsd service failed to start%s", logHint(&o))
+		case time.Now().After(deadline):
+			if st.State == ServiceRunning && st.ConfigErr != nil {
+				fmt.Fprintln(o.out(), "the imdsd service is running (its listeners are unknown:", st.ConfigErr, ")")
+				return nil
+			}
+			return fmt.Errorf("the imdsd service is %s but not answering on every listener after %s%s", st.State, limit, logHint(&o))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func installHint(o *ServiceOptions) string {
+	if o.User {
+		return "imdsd service install --user"
+	}
+	return "sudo imdsd service install --aws-user USER"
+}
+
+// logHint says where the service's log is.
+func logHint(o *ServiceOptions) string {
+	switch {
+	case runtime.GOOS == "linux" && o.User:
+		return "; see its log: journalctl --user -u imdsd -e"
+	case runtime.GOOS == "linux":
+		return "; see its log: journalctl -u imdsd -e"
+	case runtime.GOOS == "darwin" && o.User:
+		return "; see its log: ~/" + serviceLabel() + ".err.log"
+	case runtime.GOOS == "darwin":
+		return "; see its log: /var/log/" + serviceLabel() + ".err.log"
+	}
+	return "; see the Application event log"
+}
+
+// GetServiceStatus reports the service's state, and its configured
+// listeners with whether each answers.
+func GetServiceStatus(o ServiceOptions) (*ServiceStatus, error) {
+	if err := checkPlatform(&o); err != nil {
+		return nil, err
+	}
+	st := &ServiceStatus{Platform: serviceSystem(), Scope: o.scope()}
+	s, err := newKardianos(&o, &service.Config{})
+	if err != nil {
+		return nil, err
+	}
+	ks, err := s.Status()
+	switch {
+	case errors.Is(err, service.ErrNotInstalled):
+		st.State = ServiceNotInstalled
+	case err != nil && strings.Contains(err.Error(), "failed state"):
+		st.State = ServiceFailed
+	case err != nil:
+		return nil, fmt.Errorf("asking the service manager: %w", err)
+	case ks == service.StatusRunning:
+		st.State = ServiceRunning
+	default:
+		st.State = ServiceStopped
+	}
+	var cmdline []string
+	switch {
+	case runtime.GOOS == "linux" && !o.User:
+		var configured bool
+		cmdline, configured = systemdSystemFiles(st)
+		switch {
+		case len(st.Files) == 0:
+			st.State = ServiceNotInstalled
+		case !configured:
+			st.State = ServiceUnconfigured
+		}
+	case runtime.GOOS == "linux":
+		if home, err := os.UserHomeDir(); err == nil {
+			p := filepath.Join(home, ".config", "systemd", "user", ServiceName+".service")
+			if data, err := os.ReadFile(p); err == nil {
+				st.Files = append(st.Files, p)
+				cmdline = lastExecStart(string(data), cmdline)
+			}
+		}
+	case runtime.GOOS == "darwin":
+		cmdline = launchdFiles(&o, st)
+	}
+	st.ConfigPath = o.ConfigPath
+	if st.ConfigPath == "" {
+		st.ConfigPath = flagValue(cmdline, "--config")
+		if st.ConfigPath == "" && !o.User && runtime.GOOS == "windows" {
+			st.ConfigPath = systemConfigPath()
+		}
+	}
+	if st.State == ServiceNotInstalled || st.State == ServiceUnconfigured {
+		return st, nil
+	}
+	var cfg *config.Config
+	if st.ConfigPath == "" && !o.User {
+		st.ConfigErr = errors.New("cannot tell which config the service uses; give it with --config")
+	} else if cfg, err = config.Load(st.ConfigPath); err != nil {
+		st.ConfigErr = err
+	}
+	if cfg != nil {
+		for _, a := range cfg.IMDS.Listen {
+			st.Listeners = append(st.Listeners, ServiceListener{Face: "imds", Addr: a, URL: "http://" + a + "/"})
+		}
+		for _, a := range cfg.ECS.Listen {
+			st.Listeners = append(st.Listeners, ServiceListener{Face: "ecs", Addr: a, URL: "http://" + a + "/creds"})
+		}
+	}
+	if st.State == ServiceRunning {
+		for i := range st.Listeners {
+			st.Listeners[i].Answering = answers(st.Listeners[i].Addr)
+		}
+	}
+	return st, nil
+}
+
+// systemdSystemFiles records the system unit's files and the AWS user,
+// and returns the effective ExecStart command line and whether the
+// aws-user drop-in exists.
+func systemdSystemFiles(st *ServiceStatus) (cmdline []string, configured bool) {
+	for _, p := range []string{etcUnit(), packagedUnit(), dropInPath()} {
+		if p == "" {
+			continue
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if p == etcUnit() || p == dropInPath() || !containsString(st.Files, etcUnit()) {
+			st.Files = append(st.Files, p)
+			cmdline = lastExecStart(string(data), cmdline)
+		}
+		if m := regexp.MustCompile(`(?m)^User=(.+)$`).FindStringSubmatch(string(data)); m != nil {
+			st.AWSUser = strings.TrimSpace(m[1])
+		}
+		configured = configured || p == dropInPath()
+	}
+	return cmdline, configured
+}
+
+// lastExecStart returns the command line of the last ExecStart= in a unit
+// or drop-in (an empty one resets), or prev if there is none.
+func lastExecStart(unit string, prev []string) []string {
+	for _, line := range strings.Split(unit, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "ExecStart="); ok {
+			prev = splitUnitWords(v)
+		}
+	}
+	return prev
+}
+
+// splitUnitWords splits a unit command line as systemd does, for the
+// quoting systemdQuote produces.
+func splitUnitWords(s string) []string {
+	var out []string
+	var cur strings.Builder
+	inWord, quoted := false, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quoted && c == '\\' && i+1 < len(s):
+			i++
+			switch s[i] {
+			case 'n':
+				cur.WriteByte('\n')
+			case 't':
+				cur.WriteByte('\t')
+			default:
+				cur.WriteByte(s[i])
+			}
+		case c == '"':
+			quoted, inWord = !quoted, true
+		case !quoted && (c == ' ' || c == '\t'):
+			if inWord {
+				out = append(out, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if inWord {
+		out = append(out, cur.String())
+	}
+	for i, w := range out {
+		out[i] = strings.NewReplacer("%%", "%", "$$", "$").Replace(w)
+	}
+	return out
+}
+
+func flagValue(args []string, name string) string {
+	for i, a := range args {
+		if a == name && i+1 < len(args) {
+			return args[i+1]
+		}
+		if v, ok := strings.CutPrefix(a, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// launchdFiles reads the plist's ProgramArguments and UserName.
+func launchdFiles(o *ServiceOptions, st *ServiceStatus) []string {
+	p := "/Library/LaunchDaemons/" + serviceLabel() + ".plist"
+	if o.User {
+		home, _ := os.UserHomeDir()
+		p = filepath.Join(home, "Library", "LaunchAgents", serviceLabel()+".plist")
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil
+	}
+	st.Files = append(st.Files, p)
+	text := string(data)
+	if m := regexp.MustCompile(`<key>UserName</key>\s*<string>([^<]*)</string>`).FindStringSubmatch(text); m != nil {
+		st.AWSUser = m[1]
+	}
+	var args []string
+	if m := regexp.MustCompile(`(?s)<key>ProgramArguments</key>\s*<array>(.*?)</array>`).FindStringSubmatch(text); m != nil {
+		for _, s := range regexp.MustCompile(`<string>([^<]*)</string>`).FindAllStringSubmatch(m[1], -1) {
+			args = append(args, strings.NewReplacer("&lt;", "<", "&gt;", ">", "&#34;", `"`, "&#39;", "'", "&amp;", "&").Replace(s[1]))
+		}
+	}
+	return args
+}
+
+// answers reports whether something accepts TCP connections at addr.
+func answers(addr string) bool {
+	if h, p, err := net.SplitHostPort(addr); err == nil && (h == "0.0.0.0" || h == "::") {
+		addr = net.JoinHostPort("127.0.0.1", p)
+	}
+	c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// systemctl runs systemctl, with its message in the error.
+func systemctl(user bool, args ...string) error {
+	if user {
+		args = append([]string{"--user"}, args...)
+	}
+	return run("systemctl", args...)
+}
+
+func run(name string, args ...string) error {
+	var out bytes.Buffer
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(out.String())
+		if msg != "" {
+			return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, msg)
+		}
+		return fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
+	}
+	return nil
+}

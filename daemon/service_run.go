@@ -1,0 +1,84 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/kardianos/service"
+)
+
+// RunService runs the daemon under the service manager's control: the
+// Windows service manager needs a handshake that `imdsd serve` does not
+// do. Elsewhere it runs until SIGTERM or an interrupt, like serve.
+func RunService(opt Options) error {
+	p := &serviceProgram{opt: opt}
+	s, err := service.New(p, &service.Config{Name: serviceLabel()})
+	if err != nil {
+		return err
+	}
+	if p.opt.Logger == nil && !service.Interactive() {
+		// A Windows service has no stderr: log to the event log.
+		if l, err := s.Logger(nil); err == nil {
+			ho := &slog.HandlerOptions{}
+			if opt.LogLevel != nil {
+				ho.Level = opt.LogLevel
+			}
+			p.opt.Logger = slog.New(slog.NewTextHandler(eventLogWriter{l}, ho))
+		}
+	}
+	if p.opt.Logger == nil {
+		p.opt.Logger = slog.Default()
+	}
+	return s.Run()
+}
+
+type serviceProgram struct {
+	opt    Options
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (p *serviceProgram) Start(service.Service) error {
+	d, err := New(p.opt)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel, p.done = cancel, make(chan struct{})
+	go func() {
+		defer close(p.done)
+		if err := d.Run(ctx); err != nil && ctx.Err() == nil {
+			p.opt.Logger.Error("imdsd stopped", "err", err)
+			os.Exit(1) // the service manager restarts it
+		}
+	}()
+	return nil
+}
+
+func (p *serviceProgram) Stop(service.Service) error {
+	p.cancel()
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+	}
+	return nil
+}
+
+// eventLogWriter sends each slog line to the service logger at its level.
+type eventLogWriter struct{ l service.Logger }
+
+func (w eventLogWriter) Write(b []byte) (int, error) {
+	line := strings.TrimSpace(string(b))
+	switch {
+	case strings.Contains(line, "level=ERROR"):
+		_ = w.l.Error(line)
+	case strings.Contains(line, "level=WARN"):
+		_ = w.l.Warning(line)
+	default:
+		_ = w.l.Info(line)
+	}
+	return len(b), nil
+}
