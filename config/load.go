@@ -30,8 +30,8 @@ const (
 // order they are documented, for unknown-key checks and suggestions.
 var cfgSchema = map[string][]string{
 	"":     {"profile", "region", "refresh_before", "log_level", "control_socket", "imds", "ecs", "profiles"},
-	"imds": {"listen", "tokens", "allow", "hosts"},
-	"ecs":  {"listen", "token_file", "profiles", "allow", "hosts"},
+	"imds": {"listen", "tokens", "allow", "hosts", "docker"},
+	"ecs":  {"listen", "token_file", "profiles", "allow", "hosts", "docker"},
 }
 
 // DefaultPath is $XDG_CONFIG_HOME/imdsd/config.toml, else
@@ -103,10 +103,12 @@ func Default() *Config {
 		IMDS: IMDSConfig{
 			Listen:         []string{defaultIMDSListen},
 			TokensRequired: true,
+			Docker:         true,
 		},
 		ECS: ECSConfig{
 			Listen:    []string{defaultECSListen},
 			TokenFile: defaultTokenFile(),
+			Docker:    true,
 		},
 		ControlSocket: DefaultControlSocket(),
 	}
@@ -312,6 +314,9 @@ func Parse(path string, data []byte) (*Config, error) {
 		if v, ok := t["hosts"]; ok {
 			cfg.IMDS.Hosts = p.hosts("imds.hosts", v)
 		}
+		if v, ok := t["docker"]; ok {
+			cfg.IMDS.Docker = p.boolean("imds.docker", v)
+		}
 	}
 
 	if t, ok := p.table(raw, "ecs"); ok {
@@ -341,6 +346,9 @@ func Parse(path string, data []byte) (*Config, error) {
 		}
 		if v, ok := t["hosts"]; ok {
 			cfg.ECS.Hosts = p.hosts("ecs.hosts", v)
+		}
+		if v, ok := t["docker"]; ok {
+			cfg.ECS.Docker = p.boolean("ecs.docker", v)
 		}
 	}
 

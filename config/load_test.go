@@ -65,8 +65,8 @@ func TestDefault(t *testing.T) {
 		Profile:       "default",
 		RefreshBefore: 15 * time.Minute,
 		LogLevel:      "info",
-		IMDS:          IMDSConfig{Listen: []string{"127.0.0.1:9911"}, TokensRequired: true},
-		ECS:           ECSConfig{Listen: []string{"127.0.0.1:9912"}, TokenFile: filepath.Join(home, ".config", "imdsd", "ecs-token")},
+		IMDS:          IMDSConfig{Listen: []string{"127.0.0.1:9911"}, TokensRequired: true, Docker: true},
+		ECS:           ECSConfig{Listen: []string{"127.0.0.1:9912"}, TokenFile: filepath.Join(home, ".config", "imdsd", "ecs-token"), Docker: true},
 		ControlSocket: filepath.Join(home, ".config", "imdsd", "control.sock"),
 	}
 	if got := Default(); !reflect.DeepEqual(got, want) {
@@ -151,6 +151,7 @@ listen = ["127.0.0.1:9911", "[::1]:9911"]
 tokens = "optional"
 allow = ["172.17.0.0/16", "10.1.2.3", "fd00::/8", "fd00::1", "172.18.0.1/16"]
 hosts = ["imds.local"]
+docker = false
 [ecs]
 listen = ["127.0.0.1:9912"]
 token_file = "~/.config/imdsd/ecs-token"
@@ -183,6 +184,7 @@ hosts = []
 			Listen:    []string{"127.0.0.1:9912"},
 			TokenFile: filepath.Join(home, ".config", "imdsd", "ecs-token"),
 			Profiles:  []string{"ops", "prod"},
+			Docker:    true,
 		},
 		ControlSocket: filepath.Join(home, ".config", "imdsd", "control.sock"),
 	}

@@ -85,3 +85,12 @@ func (p *cfgParser) duration(key string, v any, lo, hi time.Duration, example st
 	}
 	return 0
 }
+
+// boolean requires true or false.
+func (p *cfgParser) boolean(key string, v any) bool {
+	b, ok := v.(bool)
+	if !ok {
+		p.fail(key, "must be true or false (without quotes), not %s", tomlTypeName(v))
+	}
+	return b
+}

@@ -76,6 +76,9 @@ type IMDSConfig struct {
 	Allow []netip.Prefix
 	// Hosts: extra Host header names accepted.
 	Hosts []string
+	// Docker: also accept clients from the local docker bridge networks
+	// (docker0, br-*), discovered and kept current. Default true.
+	Docker bool
 }
 
 // ECSConfig is the [ecs] table.
@@ -90,4 +93,5 @@ type ECSConfig struct {
 	Profiles []string
 	Allow    []netip.Prefix
 	Hosts    []string
+	Docker   bool
 }

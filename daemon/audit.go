@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strconv"
 	"sync"
@@ -30,6 +31,8 @@ type Identity struct {
 	UID  int    `json:"uid"` // -1 when unknown
 	PID  int    `json:"pid,omitempty"`
 	Comm string `json:"comm,omitempty"`
+	// Container names the docker container, for clients on a bridge.
+	Container string `json:"container,omitempty"`
 	// inode of the client's socket, the key to its process.
 	inode string
 }
@@ -54,6 +57,8 @@ type auditor struct {
 	connsAt atomic.Int64
 	procs   map[string]cachedIdentity
 	procsAt time.Time
+
+	containers *containers
 }
 
 type connSocket struct {
@@ -70,7 +75,7 @@ type cachedIdentity struct {
 const auditRing = 4096
 
 func newAuditor(log *slog.Logger) *auditor {
-	return &auditor{log: log, ch: make(chan VendRecord, 1024), ring: make([]VendRecord, auditRing), procs: map[string]cachedIdentity{}}
+	return &auditor{log: log, ch: make(chan VendRecord, 1024), ring: make([]VendRecord, auditRing), procs: map[string]cachedIdentity{}, containers: newContainers()}
 }
 
 // vend returns the hook for one face.
@@ -97,7 +102,7 @@ func (a *auditor) run(stop <-chan struct{}) {
 		case rec := <-a.ch:
 			rec.Identity = a.identify(rec)
 			a.log.Info("credentials vended", "face", rec.Face, "listener", rec.Listener, "client", rec.Client,
-				"uid", rec.UID, "pid", rec.PID, "comm", rec.Comm, "profile", rec.Profile,
+				"uid", rec.UID, "pid", rec.PID, "comm", rec.Comm, "container", rec.Container, "profile", rec.Profile,
 				"access_key_id", rec.AccessKeyID, "remaining", time.Until(rec.Expires).Round(time.Second))
 			a.mu.Lock()
 			a.ring[a.next] = rec
@@ -135,6 +140,13 @@ func (a *auditor) socket(client, listener string, now time.Time) (int, string) {
 // identify adds the process behind the socket, cached by inode.
 func (a *auditor) identify(rec VendRecord) Identity {
 	id := rec.Identity
+	if id.UID < 0 {
+		// Not a local process: perhaps a container on a docker bridge.
+		if ap, err := netip.ParseAddrPort(rec.Client); err == nil {
+			id.Container = a.containers.lookup(ap.Addr().Unmap())
+		}
+		return id
+	}
 	if id.inode == "" || id.inode == "0" {
 		return id
 	}
@@ -207,6 +219,8 @@ func (a *auditor) sessions() []Consumer {
 
 func (r VendRecord) who() string {
 	switch {
+	case r.Container != "":
+		return "container " + r.Container
 	case r.PID > 0:
 		return "uid " + itoa(r.UID) + " pid " + itoa(r.PID) + " (" + r.Comm + ")"
 	case r.UID >= 0:

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"reflect"
 	"slices"
@@ -93,6 +94,9 @@ type Daemon struct {
 	started     time.Time
 	// locked: every credential dropped, nothing served until unlock.
 	locked atomic.Bool
+	// bridges are the docker networks seen; the policies in force.
+	bridges              []netip.Prefix
+	ec2Policy, ecsPolicy imds.Policy
 
 	ready chan struct{}
 }
@@ -134,6 +138,7 @@ func New(opt Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.cfg = cfg
+	d.bridges = dockerBridges()
 	d.setLogLevel(cfg)
 	empty := map[string]*broker{}
 	d.brokers.Store(&empty)
@@ -200,6 +205,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	go d.audit.run(runCtx.Done())
+	go d.watchBridges(runCtx, 2*time.Second)
 	ctl, err := d.startControl()
 	if err != nil {
 		d.shutdown()
@@ -416,8 +422,6 @@ func (d *Daemon) apply(cfg *config.Config, initial bool) error {
 	d.ec2.Update(d.ec2Settings)
 	d.ecsToken = token
 	d.ecs.Update(imds.ECSSettings{DefaultProfile: cfg.Profile, Profiles: cfg.ECS.Profiles, Token: token})
-	d.ec2Guard.Update(imds.Policy{Allow: cfg.IMDS.Allow, Hosts: cfg.IMDS.Hosts})
-	d.ecsGuard.Update(imds.Policy{Allow: cfg.ECS.Allow, Hosts: cfg.ECS.Hosts})
 
 	// 5. Retire what is gone: replaced brokers drop their credentials;
 	// removed listeners finish their requests in the background.
@@ -439,6 +443,7 @@ func (d *Daemon) apply(cfg *config.Config, initial bool) error {
 		}
 	}
 	d.cfg = cfg
+	d.updatePolicies()
 	d.profiles = resolved
 	d.missing = missing
 	d.vanished = vanished

@@ -35,7 +35,7 @@ func (platformLinkLocal) add(a netip.Addr) error {
 	if err != nil {
 		return err
 	}
-	_, err = netlinkRequest(unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ACK, ifAddrMsg(lo, unix.RT_SCOPE_HOST), addrAttrs(a))
+	_, err = netlinkRequest(unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ACK, ifAddrMsg(lo, unix.RT_SCOPE_HOST), addrAttrs(a, linkLocalLabel))
 	switch {
 	case err == nil:
 		return nil
@@ -54,7 +54,7 @@ func (platformLinkLocal) del(a netip.Addr) error {
 	}
 	// The label is part of the match, so only an address imdsd added can
 	// be removed, whatever the caller believes.
-	_, err = netlinkRequest(unix.RTM_DELADDR, unix.NLM_F_ACK, ifAddrMsg(lo, 0), addrAttrs(a))
+	_, err = netlinkRequest(unix.RTM_DELADDR, unix.NLM_F_ACK, ifAddrMsg(lo, 0), addrAttrs(a, linkLocalLabel))
 	switch {
 	case err == nil, errors.Is(err, unix.EADDRNOTAVAIL), errors.Is(err, unix.ENODEV):
 		return nil // already gone
@@ -84,14 +84,13 @@ func ifAddrMsg(index int, scope uint8) []byte {
 	return b
 }
 
-// addrAttrs are the attributes naming a/32 with imdsd's label.
-func addrAttrs(a netip.Addr) []byte {
+// addrAttrs are the attributes naming a/32 with a label.
+func addrAttrs(a netip.Addr, label string) []byte {
 	ip := a.As4()
 	var b []byte
 	b = appendAttr(b, unix.IFA_LOCAL, ip[:])
 	b = appendAttr(b, unix.IFA_ADDRESS, ip[:])
-	b = appendAttr(b, unix.IFA_LABEL, append([]byte(linkLocalLabel), 0))
-	return b
+	return appendAttr(b, unix.IFA_LABEL, append([]byte(label), 0))
 }
 
 func appendAttr(b []byte, typ uint16, data []byte) []byte {
@@ -145,7 +144,9 @@ func netlinkRequest(typ uint16, flags uint16, hdr, attrs []byte) ([]netlinkMsg, 
 		if sa, ok := from.(*unix.SockaddrNetlink); !ok || sa.Pid != 0 {
 			continue // only the kernel answers
 		}
-		msgs, err := parseNetlink(buf[:n])
+		// Messages point into what they were parsed from, and a dump
+		// spans several datagrams: keep each its own copy.
+		msgs, err := parseNetlink(append([]byte(nil), buf[:n]...))
 		if err != nil {
 			return nil, err
 		}

@@ -138,7 +138,7 @@ func checkPlatform(o *ServiceOptions) error {
 	case p == "linux-systemd", runtime.GOOS == "darwin":
 	case runtime.GOOS == "windows":
 		if o.User {
-			return errors.New("Windows has no per-user services: leave out --user (the service runs as LocalSystem with your profile as home), or start `imdsd serve` at logon")
+			return errors.New("--user: Windows has no per-user services; leave out --user (the service runs as LocalSystem with your profile as home), or start `imdsd serve` at logon")
 		}
 	default:
 		return fmt.Errorf("imdsd installs itself only under systemd, launchd or the Windows service manager, and this system uses %s; run `imdsd serve --config FILE` from your init system instead", p)

@@ -16,7 +16,7 @@ import (
 )
 
 // soakPlan is how long the soak runs and how long credentials live.
-// Default: 26 s of 2.5 s credentials (over 10 lifetimes, refreshed at
+// Default: 28 s of 2.5 s credentials (11 lifetimes, refreshed at
 // half-life), short enough for `make test`. IMDSD_SOAK=30m runs 30
 // minutes of 20 s credentials (90 lifetimes); give go test a -timeout
 // above it.
@@ -26,7 +26,7 @@ func soakPlan(t *testing.T) (run, life time.Duration) {
 		if testing.Short() {
 			t.Skip("soak skipped with -short (IMDSD_SOAK=30m for the long run)")
 		}
-		return 26 * time.Second, 2500 * time.Millisecond
+		return 28 * time.Second, 2500 * time.Millisecond
 	}
 	run, err := time.ParseDuration(v)
 	if err != nil || run < time.Minute {

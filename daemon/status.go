@@ -93,14 +93,14 @@ func (d *Daemon) Status() Status {
 	}
 	for _, l := range d.listeners {
 		ls := ListenerStatus{Face: l.face, Addr: l.ln.Addr().String(), Allow: []string{"loopback"}}
-		allow, hosts := d.cfg.IMDS.Allow, d.cfg.IMDS.Hosts
+		pol := d.ec2Policy
 		if l.face == "ecs" {
-			allow, hosts = d.cfg.ECS.Allow, d.cfg.ECS.Hosts
+			pol = d.ecsPolicy
 		}
-		for _, a := range allow {
+		for _, a := range pol.Allow {
 			ls.Allow = append(ls.Allow, a.String())
 		}
-		ls.Hosts = hosts
+		ls.Hosts = pol.Hosts
 		st.Listeners = append(st.Listeners, ls)
 	}
 	sort.Slice(st.Listeners, func(i, j int) bool {

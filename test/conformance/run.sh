@@ -74,11 +74,42 @@ stop_pid() {
   kill -9 "$pid" 2>/dev/null || true
 }
 
+# descendants PID: the pids of PID's children, grandchildren, ... (from
+# /proc, so procps is not needed).
+descendants() {
+  local f stat rest pid ppid
+  local -a fields
+  for f in /proc/[0-9]*/stat; do
+    stat=$(cat "$f" 2>/dev/null) || continue
+    rest=${stat##*) } # the command name may contain spaces and parens
+    read -r -a fields <<<"$rest"
+    pid=${f#/proc/} pid=${pid%/stat} ppid=${fields[1]}
+    if [ "$ppid" = "$1" ]; then
+      echo "$pid"
+      descendants "$pid"
+    fi
+  done
+}
+
 cleanup() {
-  local status=$? pid
+  local status=$? pid all=() i
   trap - EXIT INT TERM
+  # Everything this script started: the servers and the cell jobs, with
+  # whatever clients those are running (collected before any is killed).
   if [ -s "$WORK/pids" ]; then
-    while read -r pid; do stop_pid "$pid"; done <"$WORK/pids"
+    while read -r pid; do
+      kill -0 "$pid" 2>/dev/null || continue
+      all+=("$pid")
+      mapfile -t -O "${#all[@]}" all < <(descendants "$pid")
+    done <"$WORK/pids"
+  fi
+  if [ "${#all[@]}" -gt 0 ]; then
+    kill "${all[@]}" 2>/dev/null || true
+    for i in $(seq 50); do
+      kill -0 "${all[@]}" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "${all[@]}" 2>/dev/null || true
   fi
   if [ "${CONFORMANCE_KEEP:-}" = 1 ]; then
     log "conformance: work directory kept: $WORK"
@@ -462,10 +493,12 @@ cell() {
     if [ "$p" = refresh ]; then
       penv=(AWS_EC2_METADATA_SERVICE_ENDPOINT="$IMDS_URL/")
     else
-      penv=(AWS_CONTAINER_CREDENTIALS_FULL_URI="$ECS_URL/creds"
-        AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE="$ECS_TOKEN_FILE"
-        AWS_CONTAINER_AUTHORIZATION_TOKEN="$(cat "$ECS_TOKEN_FILE")"
-        AWS_EC2_METADATA_SERVICE_ENDPOINT="$DEAD_URL/")
+      penv=(AWS_CONTAINER_CREDENTIALS_FULL_URI="$ECS_URL/creds" AWS_EC2_METADATA_SERVICE_ENDPOINT="$DEAD_URL/")
+      if has token-file "$c"; then
+        penv+=(AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE="$ECS_TOKEN_FILE")
+      else
+        penv+=(AWS_CONTAINER_AUTHORIZATION_TOKEN="$(cat "$ECS_TOKEN_FILE")")
+      fi
     fi
     ;;
   esac
@@ -532,7 +565,8 @@ verify_path() {
       WHY="both calls signed with $k1"
       return 1
     fi
-    WHY="$k1 then $k2 (${REFRESH_SLEEP}s apart, ${LIFETIME}s credentials)"
+    WHY="signed with $k1, then ${REFRESH_SLEEP}s later with $k2 (${LIFETIME}s credentials)"
+    if is_cli "$c"; then WHY="$WHY; two CLI processes: shows imdsd's refresh, not the CLI's"; fi
     ;;
   esac
   return 0
@@ -593,11 +627,13 @@ for c in "${CLIENTS[@]}"; do
   for p in refresh refresh-ecs; do
     cell "$c" "$p" &
     jobs_pids+=($!)
+    echo "$!" >>"$WORK/pids"
   done
 done
 for c in "${CLIENTS[@]}"; do
   (for p in imdsv2 imdsv1 ecs-token ecs-token-file profile-chain; do cell "$c" "$p"; done) &
   jobs_pids+=($!)
+  echo "$!" >>"$WORK/pids"
 done
 
 # Harness controls: each must FAIL for the suite to be able to fail.
@@ -659,9 +695,10 @@ for c in "${CLIENTS[@]}"; do
     fi
     case $verdict in
     PASS) passed=$((passed + 1)) ;;
-    N-A) skipped=$((skipped + 1)); notes+=("$c $p: N-A: $detail") ;;
-    *) verdict=FAIL; failed=$((failed + 1)); notes+=("$c $p: FAIL: $detail") ;;
+    N-A) skipped=$((skipped + 1)) ;;
+    *) verdict=FAIL failed=$((failed + 1)) ;;
     esac
+    if [ -n "$detail" ]; then notes+=("$c $p: $verdict: $detail"); fi
     row+=$(printf ' %-14s' "$verdict")
   done
   echo "$row"
@@ -682,7 +719,7 @@ for i in 1 2 3; do
 done
 if [ "${#notes[@]}" -gt 0 ]; then
   echo
-  echo "== notes"
+  echo "== details (evidence for PASS, reasons for N-A and FAIL)"
   printf '%s\n' "${notes[@]}"
 fi
 if [ "$failed" -gt 0 ]; then
