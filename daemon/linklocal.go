@@ -19,16 +19,11 @@ import (
 // linkLocalNet is the range that triggers adding an address.
 var linkLocalNet = netip.MustParsePrefix("169.254.0.0/16")
 
-// linkLocalLabel marks, on Linux, the addresses imdsd added ("ip addr"
-// shows it), so a daemon restarted after a crash recognises and later
-// removes the ones its predecessor left, and `imdsd service uninstall`
-// can sweep them. IPv4 labels must start with the interface name.
-const linkLocalLabel = "lo:imdsd"
-
 // localAddr is an address assigned to a local interface.
 type localAddr struct {
 	Addr netip.Addr
-	// Ours: added by imdsd (it carries linkLocalLabel); Linux only.
+	// Ours: added by imdsd, which Linux can tell by the address label;
+	// always false elsewhere.
 	Ours bool
 }
 

@@ -18,6 +18,12 @@ import (
 // changes and nothing for listing.
 type platformLinkLocal struct{}
 
+// linkLocalLabel marks the addresses imdsd added ("ip addr" shows it), so
+// a daemon restarted after a crash recognises, and later removes, the ones
+// its predecessor left, and `imdsd service uninstall` can sweep them.
+// IPv4 labels must start with the interface name.
+const linkLocalLabel = "lo:imdsd"
+
 func addCommand(a netip.Addr) string {
 	return "sudo ip addr add " + a.String() + "/32 dev lo"
 }
