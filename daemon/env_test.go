@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,6 +60,10 @@ type envOptions struct {
 	demo      bool
 	watch     bool
 	tune      func(*Options)
+	// stsByProfile: no AWS_ENDPOINT_URL_STS; the AWS config must point at
+	// the fake STS itself (awsConfigFn gets its URL).
+	stsByProfile bool
+	awsConfigFn  func(stsURL string) string
 }
 
 const baseAWSConfig = `[profile base]
@@ -99,6 +105,13 @@ func startEnv(t *testing.T, o envOptions) *testEnv {
 	e.sts = newFakeSTS(t)
 	// STS endpoint through the SDK's own setting, as a user would.
 	t.Setenv("AWS_ENDPOINT_URL_STS", e.sts.URL())
+	if o.stsByProfile {
+		os.Unsetenv("AWS_ENDPOINT_URL_STS")
+		os.Unsetenv("AWS_ENDPOINT_URL")
+	}
+	if o.awsConfigFn != nil {
+		o.awsConfig += o.awsConfigFn(e.sts.URL())
+	}
 	for _, k := range []string{"AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION"} {
 		t.Setenv(k, "")
 		os.Unsetenv(k)
@@ -120,6 +133,7 @@ func startEnv(t *testing.T, o envOptions) *testEnv {
 		NoWatch:    !o.watch,
 		Debounce:   50 * time.Millisecond,
 	}
+	opt.HTTPClient = loopbackOnlyHTTP
 	opt.broker = brokerOptions{BackoffBase: 50 * time.Millisecond, BackoffCap: 200 * time.Millisecond}
 	if o.tune != nil {
 		o.tune(&opt)
@@ -184,6 +198,23 @@ func (e *testEnv) stop() {
 	}
 	e.cancel = nil
 }
+
+// loopbackOnlyHTTP is the daemon's STS client in tests: a profile that
+// would reach real AWS fails at once instead of sending anything.
+var loopbackOnlyHTTP = awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+	tr.Proxy = nil
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		if ip, err := netip.ParseAddr(host); err != nil || !ip.IsLoopback() {
+			return nil, fmt.Errorf("test guard: refusing to dial %s: tests talk to the fake STS on loopback only", addr)
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+})
 
 // sdkHTTP is shared by the SDK clients the tests build (a fresh provider
 // per resolution, as a fresh process would), so connections are reused
