@@ -194,8 +194,11 @@ func (s *Server) Start() (string, error) {
 	return s.StartOn("127.0.0.1:0")
 }
 
-// StartOn is Start on a chosen address. Only loopback addresses are accepted
-// ("localhost" means 127.0.0.1) so a fake can never be exposed on a network.
+// StartOn is Start on a chosen address. Only loopback and IPv4 link-local
+// (169.254.0.0/16) addresses are accepted ("localhost" means 127.0.0.1), so
+// a fake is never exposed on a network: link-local addresses are never
+// routed off their link, and the container tests need one (held on lo,
+// like the metadata addresses) that their containers can reach.
 func (s *Server) StartOn(addr string) (string, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -205,8 +208,8 @@ func (s *Server) StartOn(addr string) (string, error) {
 		host = "127.0.0.1"
 	}
 	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
-		return "", fmt.Errorf("fakests: refusing to listen on non-loopback address %q", addr)
+	if ip == nil || !(ip.IsLoopback() || ip.To4() != nil && ip.IsLinkLocalUnicast()) {
+		return "", fmt.Errorf("fakests: refusing to listen on %q: only loopback or 169.254.x.x addresses", addr)
 	}
 
 	s.mu.Lock()

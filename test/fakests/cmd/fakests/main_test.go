@@ -108,7 +108,7 @@ func TestParseFlagsErrors(t *testing.T) {
 func TestRunRejectsNonLoopback(t *testing.T) {
 	for _, addr := range []string{"0.0.0.0:0", ":0", "[::]:0"} {
 		err := run(context.Background(), []string{"-listen", addr}, io.Discard, io.Discard)
-		if err == nil || !strings.Contains(err.Error(), "non-loopback") {
+		if err == nil || !strings.Contains(err.Error(), "only loopback") {
 			t.Errorf("-listen %s: err = %v", addr, err)
 		}
 	}
