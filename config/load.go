@@ -21,7 +21,7 @@ import (
 const (
 	defaultIMDSListen    = "127.0.0.1:9911"
 	defaultECSListen     = "127.0.0.1:9912"
-	defaultRefreshBefore = 15 * time.Minute
+	defaultRefreshBefore = 30 * time.Minute
 	minRefreshBefore     = time.Minute
 	maxRefreshBefore     = 12 * time.Hour
 )

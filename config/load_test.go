@@ -63,7 +63,7 @@ func TestDefault(t *testing.T) {
 	home := isolateEnv(t)
 	want := &Config{
 		Profile:       "default",
-		RefreshBefore: 15 * time.Minute,
+		RefreshBefore: 30 * time.Minute,
 		LogLevel:      "info",
 		IMDS:          IMDSConfig{Listen: []string{"127.0.0.1:9911"}, TokensRequired: true, Docker: true},
 		ECS:           ECSConfig{Listen: []string{"127.0.0.1:9912"}, TokenFile: filepath.Join(home, ".config", "imdsd", "ecs-token"), Docker: true},
@@ -203,7 +203,7 @@ func TestParseEmptyDisablesAndDefaults(t *testing.T) {
 	if len(cfg.IMDS.Listen) != 0 {
 		t.Errorf("listen = [] should disable IMDS, got %v", cfg.IMDS.Listen)
 	}
-	if !reflect.DeepEqual(cfg.ECS.Listen, []string{"127.0.0.1:9912"}) || !cfg.IMDS.TokensRequired || cfg.RefreshBefore != 15*time.Minute || cfg.LogLevel != "info" {
+	if !reflect.DeepEqual(cfg.ECS.Listen, []string{"127.0.0.1:9912"}) || !cfg.IMDS.TokensRequired || cfg.RefreshBefore != 30*time.Minute || cfg.LogLevel != "info" {
 		t.Errorf("unset keys should keep their defaults: %+v", cfg)
 	}
 	if cfg.Profile != "from-env" {

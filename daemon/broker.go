@@ -68,11 +68,12 @@ type broker struct {
 	inflight *attempt // non-nil while a fetch runs
 	lastErr  error
 	// lastLogged is the last failure message logged at error level.
-	lastLogged string
-	failures   int
-	lastFetch  time.Time
-	nextFetch  time.Time
-	served     atomic.Int64
+	lastLogged  string
+	warnedShort bool
+	failures    int
+	lastFetch   time.Time
+	nextFetch   time.Time
+	served      atomic.Int64
 
 	// up is the upstream behind fetch (nil in demo mode), for MFA login
 	// and status.
@@ -209,14 +210,25 @@ func (b *broker) finish(a *attempt, c *imds.Credentials, err error) time.Time {
 	b.lastLogged = ""
 	b.failures = 0
 	b.nextFetch = refreshAt(now, cc.Expires, b.opt.RefreshBefore)
+	if life := cc.Expires.Sub(now); life < 2*minServedLife && !b.warnedShort {
+		b.warnedShort = true
+		b.log.Warn("these credentials live too short for every client: botocore and the AWS CLI may use a key past its expiry when less than 20 minutes remain; raise duration_seconds (or the role's maximum session duration) to 1h or more", "lifetime", life.Round(time.Second))
+	}
 	b.log.Info("credentials refreshed", "access_key_id", cc.AccessKeyID, "expires", cc.Expires.UTC().Format(time.RFC3339), "next_refresh", b.nextFetch.UTC().Format(time.RFC3339))
 	return b.nextFetch
 }
 
-// refreshAt: refreshBefore ahead of expiry, or at half-life for credentials
-// that live shorter than twice refreshBefore, less a little jitter so many
-// profiles do not refresh in lockstep.
+// minServedLife is the least life served credentials keep when their
+// lifetime allows: botocore treats a key with under 12-20 minutes left as
+// an outage and stretches its expiry by that much, so it would sign with
+// the key after it expired.
+const minServedLife = 25 * time.Minute
+
+// refreshAt: refreshBefore (at least minServedLife) ahead of expiry, or at
+// half-life for credentials that live shorter than twice that, less a
+// little jitter so many profiles do not refresh in lockstep.
 func refreshAt(now, expires time.Time, before time.Duration) time.Time {
+	before = max(before, minServedLife)
 	life := expires.Sub(now)
 	var wait time.Duration
 	if life < 2*before {

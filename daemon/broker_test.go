@@ -219,8 +219,10 @@ func TestRefreshAt(t *testing.T) {
 		life, before time.Duration
 		lo, hi       time.Duration // wait window after now
 	}{
-		{time.Hour, 15 * time.Minute, 45*time.Minute - 45*time.Minute/20, 45 * time.Minute},
-		{12 * time.Hour, 15 * time.Minute, 11*time.Hour + 45*time.Minute - (11*time.Hour+45*time.Minute)/20, 11*time.Hour + 45*time.Minute},
+		// 1h credentials: the 25-minute floor makes this half-life.
+		{time.Hour, 15 * time.Minute, 30*time.Minute - 90*time.Second, 30 * time.Minute},
+		{12 * time.Hour, 15 * time.Minute, 11*time.Hour + 35*time.Minute - (11*time.Hour+35*time.Minute)/20, 11*time.Hour + 35*time.Minute},
+		{12 * time.Hour, time.Hour, 11*time.Hour - 11*time.Hour/20, 11 * time.Hour},
 		{20 * time.Minute, 15 * time.Minute, 10*time.Minute - 30*time.Second, 10 * time.Minute},
 		{20 * time.Second, 15 * time.Minute, 10*time.Second - 500*time.Millisecond, 10 * time.Second},
 	} {
