@@ -219,8 +219,8 @@ func TestRefreshAt(t *testing.T) {
 		life, before time.Duration
 		lo, hi       time.Duration // wait window after now
 	}{
-		// 1h credentials: the 25-minute floor makes this half-life.
-		{time.Hour, 15 * time.Minute, 30*time.Minute - 90*time.Second, 30 * time.Minute},
+		// 1h credentials: the 25-minute floor wins over 15m.
+		{time.Hour, 15 * time.Minute, 35*time.Minute - 105*time.Second, 35 * time.Minute},
 		{12 * time.Hour, 15 * time.Minute, 11*time.Hour + 35*time.Minute - (11*time.Hour+35*time.Minute)/20, 11*time.Hour + 35*time.Minute},
 		{12 * time.Hour, time.Hour, 11*time.Hour - 11*time.Hour/20, 11 * time.Hour},
 		{20 * time.Minute, 15 * time.Minute, 10*time.Minute - 30*time.Second, 10 * time.Minute},
