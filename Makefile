@@ -4,7 +4,7 @@ BIN ?= bin/imdsd
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build test race bench fuzz cross demo lint
+.PHONY: build test race bench fuzz cross demo lint package image e2e-service
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/imdsd
@@ -24,6 +24,7 @@ FUZZTIME ?= 20s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzEC2Request -fuzztime $(FUZZTIME) ./imds/
 	$(GO) test -run '^$$' -fuzz FuzzECSRequest -fuzztime $(FUZZTIME) ./imds/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./config/
 
 cross:
 	@for p in linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64; do \
@@ -33,3 +34,21 @@ cross:
 
 lint:
 	gofmt -l . && $(GO) vet ./... && staticcheck ./...
+
+# .deb and .rpm into dist/ (installs nfpm with go install if missing);
+# ARCHES="amd64 arm64" for both.
+package:
+	VERSION=$(VERSION) packaging/build-packages.sh
+
+# Container image (FROM scratch): the static binary and the CA bundle.
+IMAGE ?= imdsd:dev
+image:
+	rm -rf dist/image && mkdir -p dist/image/packaging
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/image/imdsd ./cmd/imdsd
+	cp /etc/ssl/certs/ca-certificates.crt dist/image/packaging/ca-certificates.crt
+	docker build -f packaging/Dockerfile -t $(IMAGE) dist/image
+
+# End-to-end test of the service and the .deb under real systemd in a
+# docker container (root; installs docker.io and debootstrap if missing).
+e2e-service:
+	bash test/e2e/service.sh
