@@ -85,8 +85,9 @@ type linkLocalAddrs struct {
 type linkLocalUse struct {
 	n int
 	// added: this process assigned the address; adopted: an earlier imdsd
-	// did and did not remove it. Either way it is removed at the end.
-	added, adopted bool
+	// did and did not remove it. Either way it is removed at the end,
+	// an adopted one only if a listener here served on it.
+	added, adopted, served bool
 }
 
 // linkLocal is process-wide: the addresses belong to the machine, not to
@@ -119,6 +120,9 @@ func (r *linkLocalAddrs) acquire(listenAddr string, log *slog.Logger) (release f
 			present, u.adopted = true, l.Ours
 		}
 	}
+	if u.adopted {
+		log.Info("using the link-local address an earlier imdsd left on the loopback interface; it goes when this one stops", "addr", a.String()+"/32")
+	}
 	if !present {
 		switch err := r.os.add(a); {
 		case errors.Is(err, errAddrExists):
@@ -148,13 +152,14 @@ func (r *linkLocalAddrs) release(a netip.Addr, bound bool, log *slog.Logger) {
 	if u == nil {
 		return
 	}
+	u.served = u.served || bound
 	if u.n--; u.n > 0 {
 		return
 	}
 	delete(r.uses, a)
-	// An adopted address whose bind failed may be serving another imdsd
-	// (the likely cause of the failure): leave it.
-	if !u.added && !(u.adopted && bound) {
+	// An adopted address that no listener here could bind may be serving
+	// another imdsd (the likely cause of the failure): leave it.
+	if !u.added && !(u.adopted && u.served) {
 		return
 	}
 	if err := r.os.del(a); err != nil {

@@ -204,6 +204,17 @@ func TestLinkLocalAdoptsLeftovers(t *testing.T) {
 	if f.present("169.254.169.254") {
 		t.Fatal("leftover not removed")
 	}
+
+	// Two listeners on an adopted address: one served, the other's bind
+	// failed last. It served here, so it goes.
+	f.have[netip.MustParseAddr("169.254.169.254")] = true
+	relA, _ := r.acquire("169.254.169.254:80", llQuiet)
+	relB, _ := r.acquire("169.254.169.254:81", llQuiet)
+	relA(true)
+	relB(false)
+	if f.present("169.254.169.254") {
+		t.Fatal("adopted address that served not removed")
+	}
 }
 
 func TestLinkLocalAddError(t *testing.T) {

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -348,71 +347,32 @@ func InstallService(o ServiceOptions) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(o.out(), "installed the imdsd service (%s): runs as %s, config %s\nstart it with: sudo imdsd service start (it also starts at boot)\n", serviceSystem(), acct.name, cfgPath)
+	start := "sudo imdsd service start"
+	if runtime.GOOS == "windows" {
+		start = "imdsd service start (from an elevated prompt)"
+	}
+	fmt.Fprintf(o.out(), "installed the imdsd service (%s): runs as %s, config %s\nstart it with: %s (it also starts at boot)\n", serviceSystem(), acct.name, cfgPath, start)
 	return nil
 }
 
-// packagedUnit is the unit a .deb or .rpm installed, if any.
-func packagedUnit() string {
-	for _, dir := range []string{"/lib/systemd/system", "/usr/lib/systemd/system"} {
-		p := filepath.Join(dir, ServiceName+".service")
-		if _, err := os.Stat(p); err == nil {
-			return p
+// userUnitPath is the unit of a systemd user service ("" if the home
+// directory is unknown); kardianos/service writes it there.
+func userUnitPath() string {
+	switch runtime.GOOS {
+	case "linux":
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, ".config", "systemd", "user", ServiceName+".service")
+		}
+	case "darwin":
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, "Library", "LaunchAgents", serviceLabel()+".plist")
 		}
 	}
 	return ""
 }
 
-func etcUnit() string { return "/etc/systemd/system/" + ServiceName + ".service" }
-
-func dropInPath() string { return filepath.Join(systemdDropInDir(), awsUserDropIn) }
-
-func installSystemd(o *ServiceOptions, exe, cfgPath string, acct *awsAccount, tokenDir string) error {
-	if _, err := os.Stat(dropInPath()); err == nil {
-		return fmt.Errorf("the imdsd service is already installed (%s exists); to change it, run: sudo imdsd service uninstall, then install again", dropInPath())
-	}
-	pkg := packagedUnit()
-	if pkg == "" {
-		if _, err := os.Stat(etcUnit()); err == nil {
-			return fmt.Errorf("%s exists but was not written by imdsd service install; remove it first", etcUnit())
-		}
-	}
-	// The package's unit runs /usr/bin/imdsd with the default config;
-	// anything else is set in the drop-in.
-	var override []string
-	if pkg != "" && (exe != PackagedExecutable || cfgPath != SystemConfigPath) {
-		override = []string{exe, "serve", "--config", cfgPath}
-	}
-	if err := os.MkdirAll(systemdDropInDir(), 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(dropInPath(), []byte(systemdDropIn(acct.name, acct.group, acct.home, tokenDir, override)), 0o644); err != nil {
-		return err
-	}
-	fmt.Fprintf(o.out(), "wrote %s (User=%s)\n", dropInPath(), acct.name)
-	if pkg != "" {
-		fmt.Fprintf(o.out(), "using the packaged unit %s\n", pkg)
-		if err := systemctl(false, "daemon-reload"); err != nil {
-			return err
-		}
-		return systemctl(false, "enable", ServiceName+".service")
-	}
-	s, err := newKardianos(o, &service.Config{
-		Executable: exe,
-		Option:     service.KeyValue{"SystemdScript": systemdUnit(exe, cfgPath)},
-	})
-	if err != nil {
-		return err
-	}
-	if err := s.Install(); err != nil {
-		os.Remove(dropInPath())
-		return fmt.Errorf("installing %s: %w", etcUnit(), err)
-	}
-	fmt.Fprintf(o.out(), "wrote %s\n", etcUnit())
-	return nil
-}
-
-// userConfigArgs are the serve arguments of a user service.
+// userServeArgs are the serve arguments of a user service, and its
+// config path ("" for the default).
 func userServeArgs(o *ServiceOptions) ([]string, string, error) {
 	if o.ConfigPath == "" {
 		return []string{"serve"}, "", nil
@@ -439,14 +399,22 @@ func installUserService(o *ServiceOptions, exe string) error {
 		cfg.Option["RunAtLoad"] = true
 	default:
 		cfg.Option["SystemdScript"] = systemdUserUnit(exe, args)
+		if err := systemctl(true, "show-environment"); err != nil {
+			return fmt.Errorf("no systemd user manager answers for you (%w): log in to a session, or run: loginctl enable-linger $USER, and set XDG_RUNTIME_DIR=/run/user/$(id -u)", err)
+		}
 	}
 	s, err := newKardianos(o, cfg)
 	if err != nil {
 		return err
 	}
+	unitFile := userUnitPath()
+	_, statErr := os.Stat(unitFile)
 	if err := s.Install(); err != nil {
 		if strings.Contains(err.Error(), "already exists") {
 			return fmt.Errorf("the imdsd user service is already installed (%w); to change it, run: imdsd service uninstall --user, then install again", err)
+		}
+		if statErr != nil && unitFile != "" {
+			os.Remove(unitFile) // written before enabling failed
 		}
 		return fmt.Errorf("installing the user service: %w", err)
 	}
@@ -458,42 +426,6 @@ func installUserService(o *ServiceOptions, exe string) error {
 		fmt.Fprintln(o.out(), "to keep it running while you are logged out: loginctl enable-linger")
 	}
 	return nil
-}
-
-func installLaunchDaemon(o *ServiceOptions, exe, cfgPath string, data []byte, acct *awsAccount) error {
-	s, err := newKardianos(o, &service.Config{
-		Executable: exe,
-		Arguments:  []string{"serve", "--config", cfgPath},
-		UserName:   acct.name,
-		EnvVars:    map[string]string{"HOME": acct.home},
-		Option:     service.KeyValue{"KeepAlive": true, "RunAtLoad": true},
-	})
-	if err != nil {
-		return err
-	}
-	if err := s.Install(); err != nil {
-		return fmt.Errorf("installing the LaunchDaemon: %w", err)
-	}
-	// The daemon runs as the AWS user and cannot alias lo0 itself.
-	cfg, err := config.Parse(cfgPath, data)
-	if err != nil {
-		return err
-	}
-	if addrs := configLinkLocal(cfg); len(addrs) > 0 {
-		p := launchdLinkLocalPath()
-		if err := os.WriteFile(p, []byte(launchdLinkLocalPlist(serviceLabel()+".linklocal", addrs)), 0o644); err != nil {
-			return err
-		}
-		if err := run("launchctl", "load", "-w", p); err != nil {
-			return err
-		}
-		fmt.Fprintf(o.out(), "wrote %s: aliases %s on lo0 at boot\n", p, strings.Join(addrs, ", "))
-	}
-	return nil
-}
-
-func launchdLinkLocalPath() string {
-	return "/Library/LaunchDaemons/" + serviceLabel() + ".linklocal.plist"
 }
 
 // configLinkLocal lists the link-local hosts the config listens on.
@@ -548,12 +480,13 @@ func UninstallService(o ServiceOptions) error {
 			return err
 		}
 	}
+	var removed bool
 	var err error
 	switch {
 	case !o.User && runtime.GOOS == "linux":
-		err = uninstallSystemd(&o)
+		removed, err = uninstallSystemd(&o)
 	default:
-		err = uninstallKardianos(&o)
+		removed, err = uninstallKardianos(&o)
 	}
 	if err != nil {
 		return err
@@ -566,72 +499,37 @@ func UninstallService(o ServiceOptions) error {
 		if err != nil {
 			return fmt.Errorf("removing the link-local addresses imdsd added: %w", err)
 		}
-		fmt.Fprintf(o.out(), "kept the config (%s) and the ECS token; delete them if you no longer need them\n", systemConfigPath())
+		if removed {
+			fmt.Fprintf(o.out(), "kept the config (%s) and the ECS token; delete them if you no longer need them\n", systemConfigPath())
+		}
 	}
 	return nil
 }
 
-func uninstallSystemd(o *ServiceOptions) error {
-	unit := ServiceName + ".service"
-	_, errDrop := os.Stat(dropInPath())
-	_, errEtc := os.Stat(etcUnit())
-	pkg := packagedUnit()
-	if errDrop != nil && errEtc != nil && pkg == "" {
-		fmt.Fprintln(o.out(), "the imdsd service is not installed")
-		return nil
-	}
-	// Stop first: the daemon removes the addresses it added as it exits.
-	_ = systemctl(false, "stop", unit)
-	_ = systemctl(false, "disable", unit)
-	if errDrop == nil {
-		if err := os.Remove(dropInPath()); err != nil {
-			return err
-		}
-		_ = os.Remove(systemdDropInDir()) // only if empty: others' drop-ins stay
-		fmt.Fprintf(o.out(), "removed %s\n", dropInPath())
-	}
-	if errEtc == nil {
-		if err := os.Remove(etcUnit()); err != nil {
-			return err
-		}
-		fmt.Fprintf(o.out(), "removed %s\n", etcUnit())
-	}
-	if err := systemctl(false, "daemon-reload"); err != nil {
-		return err
-	}
-	_ = systemctl(false, "reset-failed", unit)
-	if pkg != "" {
-		fmt.Fprintf(o.out(), "the package's unit %s stays, disabled; remove the package to remove it\n", pkg)
-	}
-	fmt.Fprintln(o.out(), "uninstalled the imdsd service")
-	return nil
-}
-
-func uninstallKardianos(o *ServiceOptions) error {
+func uninstallKardianos(o *ServiceOptions) (removed bool, err error) {
 	s, err := newKardianos(o, &service.Config{})
 	if err != nil {
-		return err
+		return false, err
 	}
 	if _, err := s.Status(); errors.Is(err, service.ErrNotInstalled) {
+		// A unit file whose enabling failed is not installed either; it
+		// goes all the same.
+		if p := userUnitPath(); o.User && p != "" && os.Remove(p) == nil {
+			fmt.Fprintf(o.out(), "removed %s\n", p)
+			return true, nil
+		}
 		fmt.Fprintf(o.out(), "the imdsd %s service is not installed\n", o.scope())
-		return nil
+		return false, nil
 	}
 	_ = s.Stop()
 	if err := s.Uninstall(); err != nil {
-		return fmt.Errorf("uninstalling: %w", err)
+		return false, fmt.Errorf("uninstalling: %w", err)
 	}
 	if runtime.GOOS == "darwin" && !o.User {
-		p := launchdLinkLocalPath()
-		if data, err := os.ReadFile(p); err == nil {
-			_ = run("launchctl", "unload", "-w", p)
-			_ = os.Remove(p)
-			for _, m := range regexp.MustCompile(`alias ([0-9.]+)/32`).FindAllSubmatch(data, -1) {
-				_ = run("/sbin/ifconfig", "lo0", "-alias", string(m[1]))
-			}
-		}
+		uninstallLaunchdLinkLocal()
 	}
 	fmt.Fprintf(o.out(), "uninstalled the imdsd %s service\n", o.scope())
-	return nil
+	return true, nil
 }
 
 // ControlService starts, stops or restarts the installed service. After a
@@ -768,12 +666,9 @@ func GetServiceStatus(o ServiceOptions) (*ServiceStatus, error) {
 			st.State = ServiceUnconfigured
 		}
 	case runtime.GOOS == "linux":
-		if home, err := os.UserHomeDir(); err == nil {
-			p := filepath.Join(home, ".config", "systemd", "user", ServiceName+".service")
-			if data, err := os.ReadFile(p); err == nil {
-				st.Files = append(st.Files, p)
-				cmdline = lastExecStart(string(data), cmdline)
-			}
+		if data, err := os.ReadFile(userUnitPath()); err == nil {
+			st.Files = append(st.Files, userUnitPath())
+			cmdline = lastExecStart(string(data), cmdline)
 		}
 	case runtime.GOOS == "darwin":
 		cmdline = launchdFiles(&o, st)
@@ -810,82 +705,6 @@ func GetServiceStatus(o ServiceOptions) (*ServiceStatus, error) {
 	return st, nil
 }
 
-// systemdSystemFiles records the system unit's files and the AWS user,
-// and returns the effective ExecStart command line and whether the
-// aws-user drop-in exists.
-func systemdSystemFiles(st *ServiceStatus) (cmdline []string, configured bool) {
-	for _, p := range []string{etcUnit(), packagedUnit(), dropInPath()} {
-		if p == "" {
-			continue
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		if p == etcUnit() || p == dropInPath() || !containsString(st.Files, etcUnit()) {
-			st.Files = append(st.Files, p)
-			cmdline = lastExecStart(string(data), cmdline)
-		}
-		if m := regexp.MustCompile(`(?m)^User=(.+)$`).FindStringSubmatch(string(data)); m != nil {
-			st.AWSUser = strings.TrimSpace(m[1])
-		}
-		configured = configured || p == dropInPath()
-	}
-	return cmdline, configured
-}
-
-// lastExecStart returns the command line of the last ExecStart= in a unit
-// or drop-in (an empty one resets), or prev if there is none.
-func lastExecStart(unit string, prev []string) []string {
-	for _, line := range strings.Split(unit, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "ExecStart="); ok {
-			prev = splitUnitWords(v)
-		}
-	}
-	return prev
-}
-
-// splitUnitWords splits a unit command line as systemd does, for the
-// quoting systemdQuote produces.
-func splitUnitWords(s string) []string {
-	var out []string
-	var cur strings.Builder
-	inWord, quoted := false, false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quoted && c == '\\' && i+1 < len(s):
-			i++
-			switch s[i] {
-			case 'n':
-				cur.WriteByte('\n')
-			case 't':
-				cur.WriteByte('\t')
-			default:
-				cur.WriteByte(s[i])
-			}
-		case c == '"':
-			quoted, inWord = !quoted, true
-		case !quoted && (c == ' ' || c == '\t'):
-			if inWord {
-				out = append(out, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		default:
-			cur.WriteByte(c)
-			inWord = true
-		}
-	}
-	if inWord {
-		out = append(out, cur.String())
-	}
-	for i, w := range out {
-		out[i] = strings.NewReplacer("%%", "%", "$$", "$").Replace(w)
-	}
-	return out
-}
-
 func flagValue(args []string, name string) string {
 	for i, a := range args {
 		if a == name && i+1 < len(args) {
@@ -896,31 +715,6 @@ func flagValue(args []string, name string) string {
 		}
 	}
 	return ""
-}
-
-// launchdFiles reads the plist's ProgramArguments and UserName.
-func launchdFiles(o *ServiceOptions, st *ServiceStatus) []string {
-	p := "/Library/LaunchDaemons/" + serviceLabel() + ".plist"
-	if o.User {
-		home, _ := os.UserHomeDir()
-		p = filepath.Join(home, "Library", "LaunchAgents", serviceLabel()+".plist")
-	}
-	data, err := os.ReadFile(p)
-	if err != nil {
-		return nil
-	}
-	st.Files = append(st.Files, p)
-	text := string(data)
-	if m := regexp.MustCompile(`<key>UserName</key>\s*<string>([^<]*)</string>`).FindStringSubmatch(text); m != nil {
-		st.AWSUser = m[1]
-	}
-	var args []string
-	if m := regexp.MustCompile(`(?s)<key>ProgramArguments</key>\s*<array>(.*?)</array>`).FindStringSubmatch(text); m != nil {
-		for _, s := range regexp.MustCompile(`<string>([^<]*)</string>`).FindAllStringSubmatch(m[1], -1) {
-			args = append(args, strings.NewReplacer("&lt;", "<", "&gt;", ">", "&#34;", `"`, "&#39;", "'", "&amp;", "&").Replace(s[1]))
-		}
-	}
-	return args
 }
 
 // answers reports whether something accepts TCP connections at addr.
@@ -934,14 +728,6 @@ func answers(addr string) bool {
 	}
 	c.Close()
 	return true
-}
-
-// systemctl runs systemctl, with its message in the error.
-func systemctl(user bool, args ...string) error {
-	if user {
-		args = append([]string{"--user"}, args...)
-	}
-	return run("systemctl", args...)
 }
 
 func run(name string, args ...string) error {

@@ -27,9 +27,8 @@ const SystemConfig = `# imdsd system service config: /etc/imdsd/config.toml
 # The default SDK credential chain asks 169.254.169.254: no settings needed.
 listen = ["169.254.169.254:80", "127.0.0.1:9911"]
 tokens = "required"          # IMDSv2 only
-# A local client connecting to a metadata address has that address as its
-# source, not 127.0.0.1. Add e.g. "172.17.0.0/16" for docker containers.
-allow = ["169.254.169.254/32"]
+# Local processes and containers on docker bridges are accepted; add
+# other client ranges with allow = ["CIDR", ...].
 
 [ecs]
 # Clients set AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/creds (or
@@ -40,7 +39,6 @@ listen = ["169.254.170.2:80", "127.0.0.1:9912"]
 # by the AWS user only) on first start.
 token_file = "~/.config/imdsd/ecs-token"
 # profiles = ["ops"]         # also served at /role/<profile>
-allow = ["169.254.170.2/32"]
 `
 
 // loopbackSystemConfig is the service config where imdsd cannot add the

@@ -44,7 +44,8 @@ StartLimitBurst=10
 [Service]
 Type=simple
 ExecStart=` + systemdExec(exe, "serve", "--config", configPath) + `
-ExecReload=/bin/kill -HUP $MAINPID
+# SIGHUP reloads; sh's kill, as /bin/kill is not on every system.
+ExecReload=/bin/sh -c "kill -HUP ${MAINPID}"
 Restart=on-failure
 RestartSec=2
 # Port 80 on 169.254.169.254 and 169.254.170.2, and adding those addresses
@@ -111,7 +112,7 @@ StartLimitBurst=10
 [Service]
 Type=simple
 ExecStart=` + systemdExec(exe, args...) + `
-ExecReload=/bin/kill -HUP $MAINPID
+ExecReload=/bin/sh -c "kill -HUP ${MAINPID}"
 Restart=on-failure
 RestartSec=2
 

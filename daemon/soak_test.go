@@ -16,7 +16,7 @@ import (
 )
 
 // soakPlan is how long the soak runs and how long credentials live.
-// Default: 28 s of 2.5 s credentials (11 lifetimes, refreshed at
+// Default: 26 s of 2.5 s credentials (over 10 lifetimes, refreshed at
 // half-life), short enough for `make test`. IMDSD_SOAK=30m runs 30
 // minutes of 20 s credentials (90 lifetimes); give go test a -timeout
 // above it.
@@ -26,7 +26,7 @@ func soakPlan(t *testing.T) (run, life time.Duration) {
 		if testing.Short() {
 			t.Skip("soak skipped with -short (IMDSD_SOAK=30m for the long run)")
 		}
-		return 28 * time.Second, 2500 * time.Millisecond
+		return 26 * time.Second, 2500 * time.Millisecond
 	}
 	run, err := time.ParseDuration(v)
 	if err != nil || run < time.Minute {
@@ -105,6 +105,7 @@ func TestSoakNoFailedOrExpiredCredentials(t *testing.T) {
 		return func() error {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
+			sent := time.Now()
 			var c aws.Credentials
 			var err error
 			if face == "imds" {
@@ -115,7 +116,7 @@ func TestSoakNoFailedOrExpiredCredentials(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if why := checkSDKCreds(e, sdkResult{face: face, recv: time.Now(), creds: c}); why != "" {
+			if why := checkSDKCreds(e, sdkResult{face: face, sent: sent, recv: time.Now(), creds: c}); why != "" {
 				return fmt.Errorf("%s", why)
 			}
 			st.served(c.AccessKeyID)

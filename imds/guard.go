@@ -2,6 +2,7 @@ package imds
 
 import (
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -74,11 +75,12 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// RemoteAddr is the TCP peer; X-Forwarded-For is the client's say-so
 	// and is ignored.
 	client, ok := clientAddr(r.RemoteAddr)
-	if !ok || !(client.IsLoopback() || p.allows(client)) {
+	local := ok && (client.IsLoopback() || sameAsLocal(r, client))
+	if !ok || !(local || p.allows(client)) {
 		deny(w, r, "imdsd: client address not allowed")
 		return
 	}
-	if !p.hostOK(r.Host, client.IsLoopback()) {
+	if !p.hostOK(r.Host, local) {
 		deny(w, r, "imdsd: Host header not allowed")
 		return
 	}
@@ -89,6 +91,19 @@ func deny(w http.ResponseWriter, r *http.Request, msg string) {
 	logDebug(nil, r, "request denied by policy", http.StatusForbidden,
 		slog.String("reason", msg), slog.String("host", r.Host))
 	writeText(w, r, http.StatusForbidden, msg)
+}
+
+// sameAsLocal: a process on this machine that connects to an address held
+// here (169.254.169.254 on lo) gets that address as its source. No other
+// host can complete a TCP handshake from our own address, so this is a
+// local client too.
+func sameAsLocal(r *http.Request, client netip.Addr) bool {
+	la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return false
+	}
+	l, ok := clientAddr(la.String())
+	return ok && l == client
 }
 
 // clientAddr parses RemoteAddr ("ip:port" or "[ip%zone]:port") into an

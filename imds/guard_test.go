@@ -1,6 +1,8 @@
 package imds
 
 import (
+	"context"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -165,5 +167,27 @@ func TestGuardInFrontOfFaces(t *testing.T) {
 	r.RemoteAddr = "10.9.9.9:1"
 	if w := serve(NewGuard(Policy{}, ecs), r); w.Code != 403 || strings.Contains(w.Body.String(), "AccessKeyId") {
 		t.Fatalf("remote ECS: %d %q", w.Code, w.Body)
+	}
+}
+
+// A local process connecting to a metadata address held on lo has that
+// address as its source; it is local, while the same source on a request
+// to another local address is not.
+func TestGuardClientOnOwnAddressIsLocal(t *testing.T) {
+	g := NewGuard(Policy{}, okHandler)
+	for _, tc := range []struct {
+		remote, local string
+		want          int
+	}{
+		{"169.254.169.254:40000", "169.254.169.254:80", 200},
+		{"169.254.170.2:40000", "169.254.170.2:80", 200},
+		{"169.254.169.254:40000", "169.254.170.2:80", 403},
+		{"10.0.0.5:40000", "169.254.169.254:80", 403},
+	} {
+		r := guardReq(tc.remote, "169.254.169.254")
+		r = r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, net.TCPAddrFromAddrPort(netip.MustParseAddrPort(tc.local))))
+		if w := serve(g, r); w.Code != tc.want {
+			t.Errorf("%s -> %s: %d, want %d", tc.remote, tc.local, w.Code, tc.want)
+		}
 	}
 }
