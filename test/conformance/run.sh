@@ -16,7 +16,7 @@
 #   ecs-token-file  AWS_CONTAINER_CREDENTIALS_FULL_URI + AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE
 #   profile-chain   config profile: role_arn = role/second, credential_source =
 #                   Ec2InstanceMetadata, ec2_metadata_service_endpoint = imdsd
-#   refresh         IMDS, STS credentials living REFRESH_LIFETIME s, imdsd
+#   refresh         IMDS, STS credentials living CONFORMANCE_REFRESH_LIFETIME s, imdsd
 #                   refresh_before = "1m": one process signs, sleeps past the
 #                   first key's expiry, signs again with a different key
 #   refresh-ecs     the same through the ECS endpoint
@@ -74,43 +74,49 @@ stop_pid() {
   kill -9 "$pid" 2>/dev/null || true
 }
 
-# descendants PID: the pids of PID's children, grandchildren, ... (from
-# /proc, so procps is not needed).
-descendants() {
-  local f stat rest pid ppid
-  local -a fields
+# tree_of PID...: the given live pids and all their descendants, from one
+# pass over /proc (no procps needed, no fork per process).
+tree_of() {
+  local f stat rest pid
+  local -a fields queue=("$@")
+  local -A kids=()
   for f in /proc/[0-9]*/stat; do
-    stat=$(cat "$f" 2>/dev/null) || continue
+    { IFS= read -r stat <"$f"; } 2>/dev/null || continue
     rest=${stat##*) } # the command name may contain spaces and parens
     read -r -a fields <<<"$rest"
-    pid=${f#/proc/} pid=${pid%/stat} ppid=${fields[1]}
-    if [ "$ppid" = "$1" ]; then
+    pid=${f#/proc/}
+    kids[${fields[1]}]+=" ${pid%/stat}"
+  done
+  while [ "${#queue[@]}" -gt 0 ]; do
+    pid=${queue[0]}
+    queue=("${queue[@]:1}")
+    if [ -d "/proc/$pid" ]; then
       echo "$pid"
-      descendants "$pid"
+      # shellcheck disable=SC2206 # space-separated pid list
+      queue+=(${kids[$pid]:-})
     fi
   done
 }
 
 cleanup() {
-  local status=$? pid all=() i
+  local status=$? round i
+  local -a started=() all=()
   trap - EXIT INT TERM
-  # Everything this script started: the servers and the cell jobs, with
-  # whatever clients those are running (collected before any is killed).
-  if [ -s "$WORK/pids" ]; then
-    while read -r pid; do
-      kill -0 "$pid" 2>/dev/null || continue
-      all+=("$pid")
-      mapfile -t -O "${#all[@]}" all < <(descendants "$pid")
-    done <"$WORK/pids"
-  fi
-  if [ "${#all[@]}" -gt 0 ]; then
+  # Everything this script started (servers, cell jobs) and whatever those
+  # are running; twice, in case a cell job started something meanwhile.
+  if [ -s "$WORK/pids" ]; then mapfile -t started <"$WORK/pids"; fi
+  for round in 1 2; do
+    [ "${#started[@]}" -gt 0 ] || break
+    mapfile -t all < <(tree_of "${started[@]}")
+    [ "${#all[@]}" -gt 0 ] || break
     kill "${all[@]}" 2>/dev/null || true
     for i in $(seq 50); do
       kill -0 "${all[@]}" 2>/dev/null || break
       sleep 0.1
     done
     kill -9 "${all[@]}" 2>/dev/null || true
-  fi
+    [ "$round" = 2 ] || sleep 0.2
+  done
   if [ "${CONFORMANCE_KEEP:-}" = 1 ]; then
     log "conformance: work directory kept: $WORK"
   else
@@ -199,7 +205,7 @@ fi
 
 # Per client: VERSION, CMD (argv prefix), SRC (source dirs for feature
 # probes), or MISSING (why it cannot run).
-declare -A VERSION MISSING SRC
+declare -A VERSION SHORT MISSING SRC
 declare -A CMD_STR # argv joined by \x1f; read back with client_cmd
 
 set_cmd() { local c=$1; shift; local IFS=$'\x1f'; CMD_STR[$c]="$*"; }
@@ -222,11 +228,13 @@ for c in "${CLIENTS[@]}"; do
   case $c in
   go-v2)
     VERSION[$c]="aws-sdk-go-v2 config $(gomod_ver github.com/aws/aws-sdk-go-v2/config), sts $(gomod_ver github.com/aws/aws-sdk-go-v2/service/sts)"
+    SHORT[$c]="config $(gomod_ver github.com/aws/aws-sdk-go-v2/config)"
     SRC[$c]="$(gomod_dir github.com/aws/aws-sdk-go-v2/config) $(gomod_dir github.com/aws/aws-sdk-go-v2/credentials)"
     set_cmd "$c" "$BIN/sdkv2"
     ;;
   go-v1)
     VERSION[$c]="aws-sdk-go $(gomod_ver github.com/aws/aws-sdk-go)"
+    SHORT[$c]=$(gomod_ver github.com/aws/aws-sdk-go)
     SRC[$c]="$(gomod_dir github.com/aws/aws-sdk-go)/aws"
     set_cmd "$c" "$BIN/sdkv1"
     ;;
@@ -236,6 +244,7 @@ for c in "${CLIENTS[@]}"; do
       MISSING[$c]="no pip-installed boto3 for python3 on PATH ($PY_PIP)"
     else
       VERSION[$c]="boto3 $(field boto3 "$PY_PIP_INFO"), botocore $(field botocore "$PY_PIP_INFO") (pip, $PY_PIP)"
+      SHORT[$c]="$(field boto3 "$PY_PIP_INFO")"
       SRC[$c]=$(dirname "$bc")
       set_cmd "$c" "$PY_PIP" "$HERE/python/client.py"
     fi
@@ -246,6 +255,7 @@ for c in "${CLIENTS[@]}"; do
       MISSING[$c]="Debian python3-boto3 not importable by /usr/bin/python3"
     else
       VERSION[$c]="boto3 $(field boto3 "$PY_DEB_INFO"), botocore $(field botocore "$PY_DEB_INFO") (Debian, /usr/bin/python3)"
+      SHORT[$c]="$(field boto3 "$PY_DEB_INFO")"
       SRC[$c]=$(dirname "$bc")
       set_cmd "$c" /usr/bin/python3 -s "$HERE/python/client.py"
     fi
@@ -261,6 +271,7 @@ for c in "${CLIENTS[@]}"; do
       MISSING[$c]="no AWS CLI v1 next to pip's python3 (${aws1:-none})"
     else
       VERSION[$c]="$(cut -d' ' -f1 <<<"$v") ($(grep -o 'botocore/[^ ]*' <<<"$v"), pip)"
+      SHORT[$c]=$(cut -d' ' -f1 <<<"$v" | cut -d/ -f2)
       SRC[$c]=$(dirname "$(field botocore_path "$PY_PIP_INFO")")
       set_cmd "$c" "$aws1"
     fi
@@ -272,6 +283,7 @@ for c in "${CLIENTS[@]}"; do
       MISSING[$c]="/usr/bin/aws (Debian awscli) is not AWS CLI v2: ${v:-missing}"
     else
       VERSION[$c]="$(cut -d' ' -f1 <<<"$v") (Debian awscli $(dpkg-query -W -f='${Version}' awscli))"
+      SHORT[$c]=$(cut -d' ' -f1 <<<"$v" | cut -d/ -f2)
       SRC[$c]=/usr/lib/python3/dist-packages/awscli/botocore
       set_cmd "$c" /usr/bin/aws
     fi
@@ -282,8 +294,9 @@ for c in "${CLIENTS[@]}"; do
     else
       jv() { node -p "require('$HERE/js/node_modules/$1/package.json').version"; }
       VERSION[$c]="@aws-sdk/client-sts $(jv @aws-sdk/client-sts), credential-providers $(jv @aws-sdk/credential-providers) (node $(node --version))"
+      SHORT[$c]=$(jv @aws-sdk/client-sts)
       SRC[$c]="$HERE/js/node_modules/@aws-sdk $HERE/js/node_modules/@smithy"
-      set_cmd "$c" node --require "$HERE/js/loopback-guard.cjs" "$HERE/js/client.mjs"
+      set_cmd "$c" "$(command -v node)" --require "$HERE/js/loopback-guard.cjs" "$HERE/js/client.mjs"
     fi
     ;;
   *) die "unknown client $c (known: ${ALL_CLIENTS[*]})" ;;
@@ -379,7 +392,7 @@ run_client() {
     : >"$dir/out"
     for ((i = 1; i <= calls; i++)); do
       [ "$i" = 1 ] || sleep "$sleep_s"
-      if arn=$(timeout "$CELL_TIMEOUT" "${envv[@]}" "${CMD[@]}" sts get-caller-identity \
+      if arn=$(timeout --foreground "$CELL_TIMEOUT" "${envv[@]}" "${CMD[@]}" sts get-caller-identity \
         --output text --query Arn "${extra[@]}" 2>>"$dir/err"); then
         echo "call=$i result=ok akid=- arn=$arn" >>"$dir/out"
       else
@@ -389,7 +402,7 @@ run_client() {
     done
     return "$rc"
   fi
-  timeout "$CELL_TIMEOUT" "${envv[@]}" "${CMD[@]}" "${extra[@]}" \
+  timeout --foreground "$CELL_TIMEOUT" "${envv[@]}" "${CMD[@]}" "${extra[@]}" \
     --calls "$calls" --sleep "$sleep_s" >"$dir/out" 2>>"$dir/err"
 }
 
@@ -595,7 +608,7 @@ not_applicable() {
     k1=$(sed -n 's/^call=1 result=ok akid=\([^ ]*\) .*/\1/p' "$dir/out")
     k2=$(sed -n 's/^call=2 result=error akid=\([^ ]*\) .*ExpiredToken.*/\1/p' "$dir/out")
     if is_botocore "$c" && ! is_cli "$c" && has imds-extension "$c" && [ -n "$k1" ] && [ "$k1" = "$k2" ]; then
-      result "$c" "$p" N-A "by design botocore treats IMDS credentials with under 17-25 min left as a service outage and extends them in-process (static stability), so it re-signed with $k1 after it expired (ExpiredToken); real STS credentials live >= 15 min and imdsd refreshes 15 min ahead by default; see refresh-ecs"
+      result "$c" "$p" N-A "by design botocore treats IMDS credentials with under 17-25 min left as a service outage and extends them in-process (static stability), so it re-signed with $k1 after it expired (ExpiredToken); safe only while imdsd serves keys with > 10 min left (refresh_before >= 10m, the default is 15m); see refresh-ecs and docs/conformance.md"
       return 0
     fi
     ;;
@@ -680,13 +693,13 @@ for pid in "${jobs_pids[@]}"; do wait "$pid" || true; done
 
 passed=0 failed=0 skipped=0
 notes=()
-header=$(printf '%-14s' client)
+header=$(printf '%-28s' "client version")
 for p in "${PATHS[@]}"; do header+=$(printf ' %-14s' "$p"); done
 echo
 echo "== conformance matrix"
 echo "$header"
 for c in "${CLIENTS[@]}"; do
-  row=$(printf '%-14s' "$c")
+  row=$(printf '%-28s' "$c ${SHORT[$c]:-?}")
   for p in "${PATHS[@]}"; do
     if [ -f "$RES/$c.$p" ]; then
       IFS=$'\t' read -r verdict detail <"$RES/$c.$p"

@@ -10,6 +10,8 @@
 // client it builds for role_arn profiles too.
 package main
 
+//lint:file-ignore SA1019 aws-sdk-go v1 is deprecated; testing its users is the point.
+
 import (
 	"fmt"
 	"os"
