@@ -50,7 +50,7 @@ credential_process = /bin/sh -c 'printf "{\"Version\":1,\"AccessKeyId\":\"` + ba
 		}, "profile "+profile+" not served: "+tail(e.logs.String(), 5))
 		return iss
 	}
-	if iss := get("partner"); iss.RoleArn != extRole || iss.SessionName != "alice-laptop" || iss.Expires.Sub(time.Now()) > 31*time.Minute || iss.Expires.Sub(time.Now()) < 29*time.Minute {
+	if iss := get("partner"); iss.RoleArn != extRole || iss.SessionName != "alice-laptop" || time.Until(iss.Expires) > 31*time.Minute || time.Until(iss.Expires) < 29*time.Minute {
 		t.Fatalf("partner: %+v (want external id honoured, session alice-laptop, 30m)", iss)
 	}
 	if iss := get("chained"); iss.RoleArn != chainRole || !strings.Contains(iss.Caller, ":assumed-role/dev/") {
