@@ -268,6 +268,9 @@ func validate(c *imds.Credentials, now time.Time, min time.Duration) error {
 	return nil
 }
 
+// maxWait bounds how long a request waits for a fetch in flight.
+const maxWait = 5 * time.Second
+
 // Credentials serves from memory: valid cached credentials at once; with
 // none, it waits for the fetch in flight (if any) up to ctx; else it says
 // why there are none.
@@ -280,8 +283,14 @@ func (b *broker) Credentials(ctx context.Context) (imds.Credentials, error) {
 	a := b.inflight
 	b.mu.Unlock()
 	if a != nil {
+		// A request may wait for a fetch in flight, never for long; the
+		// timer is made only here, off the cached path.
+		t := time.NewTimer(maxWait)
+		defer t.Stop()
 		select {
 		case <-a.done:
+		case <-t.C:
+			return imds.Credentials{}, &imds.UnavailableError{Profile: b.profile, Message: "still fetching credentials from STS; retry shortly"}
 		case <-ctx.Done():
 			return imds.Credentials{}, &imds.UnavailableError{Profile: b.profile, Message: "still fetching credentials from STS; retry shortly"}
 		}

@@ -159,9 +159,6 @@ func (d *Daemon) Credentials(ctx context.Context, profile string) (imds.Credenti
 	if b == nil {
 		return imds.Credentials{}, imds.ErrUnknownProfile
 	}
-	// A request may wait for a first fetch in flight, never for long.
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
 	return b.Credentials(ctx)
 }
 

@@ -218,8 +218,11 @@ var loopbackOnlyHTTP = awshttp.NewBuildableClient().WithTransportOptions(func(tr
 
 // sdkHTTP is shared by the SDK clients the tests build (a fresh provider
 // per resolution, as a fresh process would), so connections are reused
-// rather than leaked.
-var sdkHTTP = awshttp.NewBuildableClient()
+// rather than leaked. A plain http.Client: given a BuildableClient the
+// IMDS client imposes a 250 ms dial timeout, which a 2-core machine under
+// -race (and other suites) misses now and then; that would test the
+// machine, not imdsd.
+var sdkHTTP = &http.Client{Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256}, Timeout: 10 * time.Second}
 
 // ec2Creds resolves credentials the way the Go SDK does on EC2: token PUT,
 // listing, document.
