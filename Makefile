@@ -4,7 +4,7 @@ BIN ?= bin/imdsd
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build test race bench fuzz cross demo lint package image e2e-service
+.PHONY: build test race bench fuzz cross demo lint package image e2e-service e2e-docker
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/imdsd
@@ -18,6 +18,12 @@ demo:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./imds/ ./daemon/
+
+# End-to-end benchmark against a plain net/http reference with wrk
+# (installed from Debian if missing, as root); ~3 min. docs/benchmarks.md.
+.PHONY: bench-full
+bench-full:
+	bash bench/run.sh $(BENCHFLAGS)
 
 # Short bounded fuzzing (longer locally: make fuzz FUZZTIME=5m).
 FUZZTIME ?= 20s
@@ -52,3 +58,8 @@ image:
 # docker container (root; installs docker.io and debootstrap if missing).
 e2e-service:
 	bash test/e2e/service.sh
+
+# Containers on a real docker engine on this host get credentials from
+# imdsd (IMDS, ECS, the relay), a LAN neighbour does not (root; ~30 s).
+e2e-docker:
+	bash test/e2e/docker.sh

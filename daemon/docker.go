@@ -102,11 +102,18 @@ func newContainers() *containers {
 	}}}
 }
 
+// lookup answers from a list at most 2 s old (docker reuses a gone
+// container's address at once, so older names may be wrong); an unknown
+// address refreshes the list, at most four times a second.
 func (c *containers) lookup(ip netip.Addr) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if name, ok := c.byIP[ip]; ok || time.Since(c.at) < 10*time.Second {
+	age := time.Since(c.at)
+	if name, ok := c.byIP[ip]; ok && age < 2*time.Second {
 		return name
+	}
+	if age < 250*time.Millisecond {
+		return c.byIP[ip]
 	}
 	c.at = time.Now()
 	c.byIP = map[netip.Addr]string{}

@@ -430,22 +430,17 @@ check "lan: the daemon vended nothing to $LAN_N" lan_never_vended
 
 # ------------------------------------------------------------- audit
 phase "audit: imdsd sessions names the containers"
-# WORKAROUND (daemon bug, see daemon/docker.go containers.lookup): the
-# daemon's address -> container cache never expires an address it knows
-# (a new container reusing a dead one's address is logged under the dead
-# one's name) and does not ask docker about an unknown address within 10 s
-# of its last lookup (logged with no name). The suite keeps every client
-# container alive, so no address is reused, and, after 11 s without a
-# lookup, each client takes credentials once more: that round's records are
-# what is checked. Remove the sleep once the cache is fixed.
+# Each client takes credentials once more, right after the others: the
+# daemon must name every container from a fresh look at docker, not from a
+# stale cache.
 touch "$WORK/audited"
-sleep 11
 while read -r name _; do
 	case "$name" in
-	*-go) in_app "$name" /client -sts "$STS" >/dev/null 2>&1 ;;
-	*) in_app "$name" python3 -c "$BOTO" "$STS" >/dev/null 2>&1 ;;
+	*-go) in_app "$name" /client -sts "$STS" </dev/null >/dev/null 2>&1 ;;
+	*) in_app "$name" python3 -c "$BOTO" "$STS" </dev/null >/dev/null 2>&1 ;;
 	esac
 done <"$WORK/audited"
+sleep 1 # the audit records vends on its own goroutine, after the answer
 SESSIONS=$(ctl sessions --json 2>&1)
 # named NAME PROFILE FACE: imdsd sessions has a consumer "NAME (ID12)" of
 # PROFILE over FACE, and the log a "credentials vended" line for it.
