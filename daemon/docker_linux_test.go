@@ -39,10 +39,12 @@ func TestDockerBridgeClientsAccepted(t *testing.T) {
 			_, port, _ = net.SplitHostPort(a)
 		}
 	}
-	get := func(from string) int {
+	// from -> to: the client's source and the daemon address it dials
+	// differ, as for a real container (whose own address is not the host's).
+	get := func(from, to string) int {
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: time.Second}
 		hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}, Timeout: 3 * time.Second}
-		req, _ := http.NewRequestWithContext(context.Background(), "GET", "http://"+from+":"+port+"/creds", nil)
+		req, _ := http.NewRequestWithContext(context.Background(), "GET", "http://"+to+":"+port+"/creds", nil)
 		req.Host = "169.254.170.2"
 		req.Header.Set("Authorization", e.token)
 		resp, err := hc.Do(req)
@@ -61,13 +63,13 @@ func TestDockerBridgeClientsAccepted(t *testing.T) {
 	run("addr", "add", bridgeIP+"/24", "dev", ifname)
 	run("link", "set", ifname, "up")
 
-	waitFor(t, 5*time.Second, func() bool { return get(bridgeIP) == 200 }, "a client on a new docker bridge was not accepted within 5s")
-	if code := get(otherIP); code != http.StatusForbidden {
+	waitFor(t, 5*time.Second, func() bool { return get(bridgeIP, otherIP) == 200 }, "a client on a new docker bridge was not accepted within 5s")
+	if code := get(otherIP, bridgeIP); code != http.StatusForbidden {
 		t.Fatalf("a client from a non-docker network got %d, want 403", code)
 	}
 	writeAtomic(t, e.cfgPath, strings.Replace(readFile(t, e.cfgPath), "[ecs]\n", "[ecs]\ndocker = false\n", 1))
 	must(t, e.d.Reload())
-	if code := get(bridgeIP); code != http.StatusForbidden {
+	if code := get(bridgeIP, otherIP); code != http.StatusForbidden {
 		t.Fatalf("with docker = false a bridge client got %d, want 403", code)
 	}
 }
