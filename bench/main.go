@@ -1,0 +1,429 @@
+//go:build linux
+
+// Command bench is imdsd's reproducible end-to-end benchmark (`make
+// bench-full`, or `bash bench/run.sh`). It builds imdsd, the fake STS and
+// a reference net/http server, runs them on loopback with AWS files in a
+// temporary HOME, and measures in one run: keep-alive throughput and
+// latency of the IMDSv2 and ECS credential GETs against the reference
+// (with wrk), cold Go SDK resolutions against a constant IMDS stub, RSS
+// idle / after load / after token churn, startup to first credential
+// against one STS round trip, and the STS calls a burst and the load
+// cause. It prints a markdown table with each target met or not.
+//
+// Linux only (/proc, Pdeathsig). Needs wrk (Debian: apt-get install wrk).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Fake identities known only to the fake STS.
+const (
+	benchKeyID  = "AKIAFAKEBENCH0000001"
+	benchSecret = "FAKEbenchSECRETkeyFAKEbenchSECRETkey0001"
+	benchUser   = "arn:aws:iam::111122223333:user/bench"
+	benchRole   = "arn:aws:iam::111122223333:role/dev"
+)
+
+type options struct {
+	runs     int
+	dur      time.Duration
+	threads  int
+	conns    int
+	cold     int
+	startups int
+	churn    time.Duration
+	out      string
+	keep     bool
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.runs, "runs", 5, "wrk runs per target (medians are reported)")
+	flag.DurationVar(&o.dur, "d", 5*time.Second, "duration of each wrk run")
+	flag.IntVar(&o.threads, "t", 1, "wrk threads")
+	flag.IntVar(&o.conns, "c", 32, "wrk connections")
+	flag.IntVar(&o.cold, "cold", 500, "cold SDK resolutions per server")
+	flag.IntVar(&o.startups, "startups", 5, "daemon starts timed")
+	flag.DurationVar(&o.churn, "churn", 10*time.Second, "token churn duration")
+	flag.StringVar(&o.out, "out", "", "also write the report to this file")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs, configs)")
+	flag.Parse()
+	if o.runs < 1 || o.dur < time.Second || o.cold < 10 || o.startups < 1 || o.churn < time.Second {
+		fmt.Fprintln(os.Stderr, "bench: -runs >= 1, -d >= 1s, -cold >= 10, -startups >= 1, -churn >= 1s")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	report, err := run(ctx, o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	fmt.Print(report)
+	if o.out != "" {
+		if err := os.WriteFile(o.out, []byte(report), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// results gathers every measurement for the report.
+type results struct {
+	env                   []string
+	wrk                   map[string][]wrkResult // by target, one per run
+	wrkOrder              []string
+	coldImdsd, coldRef    []time.Duration
+	idle, load            rss
+	churn1, churn2        rss
+	churnPeak             float64
+	refIdle, refLoad      rss
+	churnRate             float64
+	churnBad              int
+	startups, listens     []time.Duration
+	stsCold, stsWarm      time.Duration
+	startupSTSCalls       []int
+	burst                 burstResult
+	burstSTSCalls, burstN int
+	loadSTSCalls          int
+	loadSeconds           float64
+}
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
+
+func run(ctx context.Context, o options) (string, error) {
+	if _, err := exec.LookPath("wrk"); err != nil {
+		return "", errors.New("wrk not found: install it (Debian: apt-get install -y wrk), or run bash bench/run.sh")
+	}
+	root, err := repoRoot()
+	if err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp("", "imdsd-bench-")
+	if err != nil {
+		return "", err
+	}
+	if o.keep {
+		progress("keeping %s", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
+	ps := &procs{}
+	defer ps.stopAll()
+	r := &results{wrk: map[string][]wrkResult{}}
+	r.env = environment(ctx, root)
+
+	progress("building imdsd, fakests, refserver")
+	bins := map[string]string{}
+	for name, pkg := range map[string]string{"imdsd": "./cmd/imdsd", "fakests": "./test/fakests/cmd/fakests", "refserver": "./bench/refserver"} {
+		if bins[name], err = build(ctx, root, tmp, name, pkg); err != nil {
+			return "", err
+		}
+	}
+
+	sts, err := ps.startFakeSTS(bins["fakests"])
+	if err != nil {
+		return "", err
+	}
+	home := filepath.Join(tmp, "home")
+	imdsPort, ecsPort, err := writeHome(home)
+	if err != nil {
+		return "", err
+	}
+	imdsURL := fmt.Sprintf("http://127.0.0.1:%d", imdsPort)
+	ecsURL := fmt.Sprintf("http://127.0.0.1:%d", ecsPort)
+	env := []string{"HOME=" + home, "PATH=/usr/bin:/bin", "AWS_ENDPOINT_URL_STS=" + sts.url}
+
+	// Startup: process start to the first credential served, each start
+	// a fresh process; the last one keeps running for the rest.
+	progress("timing %d starts", o.startups)
+	// One STS round trip as the daemon's first fetch makes it.
+	if r.stsCold, r.stsWarm, err = stsRoundTrip(ctx, sts.url, 20); err != nil {
+		return "", err
+	}
+	var daemon *proc
+	for i := range o.startups {
+		if daemon != nil {
+			daemon.stop()
+		}
+		calls := sts.log.settled("AssumeRole")
+		logf, err := os.Create(filepath.Join(tmp, fmt.Sprintf("imdsd-%d.log", i)))
+		if err != nil {
+			return "", err
+		}
+		t0 := time.Now()
+		daemon, err = ps.start("imdsd", env, io.Discard, logf, bins["imdsd"], "serve")
+		logf.Close()
+		if err != nil {
+			return "", err
+		}
+		listening, served, err := awaitFirstCredential(imdsURL, t0)
+		if err != nil {
+			return "", fmt.Errorf("start %d: %w (log in %s with -keep)", i+1, err, tmp)
+		}
+		r.listens = append(r.listens, listening)
+		r.startups = append(r.startups, served)
+		r.startupSTSCalls = append(r.startupSTSCalls, sts.log.settled("AssumeRole")-calls)
+	}
+	time.Sleep(time.Second)
+	if r.idle, err = daemon.rss(); err != nil {
+		return "", err
+	}
+
+	// The reference: constant documents of imdsd's sizes.
+	tok, ecsToken, err := secrets(imdsURL, home)
+	if err != nil {
+		return "", err
+	}
+	refURL, ref, err := startReference(ps, bins["refserver"], tmp, imdsURL, ecsURL, tok, ecsToken)
+	if err != nil {
+		return "", err
+	}
+	time.Sleep(time.Second)
+	if r.refIdle, err = ref.rss(); err != nil {
+		return "", err
+	}
+
+	progress("200 concurrent first requests against a fresh daemon")
+	if err := runBurst(ps, bins, tmp, home, r); err != nil {
+		return "", err
+	}
+
+	// STS calls are counted from here to the end: none may happen.
+	loadCalls := sts.log.settled("")
+	loadStart := time.Now()
+
+	progress("%d cold SDK resolutions each", o.cold)
+	if r.coldImdsd, r.coldRef, err = coldSDK(ctx, imdsURL, refURL, o.cold); err != nil {
+		return "", err
+	}
+
+	// Keep-alive load, imdsd and reference alternating, order rotated.
+	hdrIMDS := map[string]string{"X-aws-ec2-metadata-token": tok}
+	hdrECS := map[string]string{"Authorization": ecsToken}
+	type target struct {
+		name, url string
+		server    *proc
+		hdr       map[string]string
+	}
+	targets := []target{
+		{"imdsd IMDS", imdsURL + credPath, daemon, hdrIMDS},
+		{"ref IMDS", refURL + credPath, ref, hdrIMDS},
+		{"imdsd ECS", ecsURL + "/creds", daemon, hdrECS},
+		{"ref ECS", refURL + "/creds", ref, hdrECS},
+	}
+	scripts := map[string]string{}
+	for i, t := range targets {
+		if scripts[t.name], err = wrkScript(tmp, fmt.Sprintf("get%d", i), "GET", t.hdr); err != nil {
+			return "", err
+		}
+		r.wrkOrder = append(r.wrkOrder, t.name)
+	}
+	for run := range o.runs {
+		progress("wrk run %d/%d (%d x %v)", run+1, o.runs, len(targets), o.dur)
+		for i := range targets {
+			t := targets[(i+run)%len(targets)]
+			res, err := runWrk(ctx, o, t.server, t.url, scripts[t.name], o.dur)
+			if err != nil {
+				return "", err
+			}
+			if res.bad > 0 {
+				return "", fmt.Errorf("%s: %d non-2xx responses or socket errors under load", t.name, res.bad)
+			}
+			r.wrk[t.name] = append(r.wrk[t.name], res)
+		}
+	}
+	time.Sleep(time.Second)
+	if r.load, err = daemon.rss(); err != nil {
+		return "", err
+	}
+	if r.refLoad, err = ref.rss(); err != nil {
+		return "", err
+	}
+
+	// Token churn, twice: tokens are stateless, so the second round must
+	// not add memory the first did not.
+	progress("token churn, 2 x %v", o.churn)
+	churn, err := wrkScript(tmp, "churn", "PUT", map[string]string{"X-aws-ec2-metadata-token-ttl-seconds": "21600"})
+	if err != nil {
+		return "", err
+	}
+	for round, dst := range []*rss{&r.churn1, &r.churn2} {
+		done := make(chan struct{})
+		go func() { // sample RSS during the churn for its peak
+			defer close(done)
+			for end := time.Now().Add(o.churn); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+				if v, err := daemon.rss(); err == nil && v.total > r.churnPeak {
+					r.churnPeak = v.total
+				}
+			}
+		}()
+		cres, err := runWrk(ctx, o, daemon, imdsURL+tokenPath, churn, o.churn)
+		<-done
+		if err != nil {
+			return "", err
+		}
+		if round == 0 {
+			r.churnRate = cres.rps
+		}
+		r.churnBad += cres.bad
+		time.Sleep(time.Second)
+		if *dst, err = daemon.rss(); err != nil {
+			return "", err
+		}
+	}
+	r.loadSTSCalls = sts.log.settled("") - loadCalls
+	r.loadSeconds = time.Since(loadStart).Seconds()
+	return r.report(o), nil
+}
+
+// writeHome lays out the temporary HOME: AWS files with a role profile
+// and imdsd's default config path, listening on free loopback ports.
+func writeHome(home string) (imdsPort, ecsPort int, err error) {
+	if imdsPort, err = freePort(); err != nil {
+		return
+	}
+	if ecsPort, err = freePort(); err != nil {
+		return
+	}
+	files := map[string]string{
+		".aws/config":               "[profile base]\nregion = us-east-1\n\n[profile dev]\nrole_arn = " + benchRole + "\nsource_profile = base\n",
+		".aws/credentials":          "[base]\naws_access_key_id = " + benchKeyID + "\naws_secret_access_key = " + benchSecret + "\n",
+		".config/imdsd/config.toml": fmt.Sprintf("profile = \"dev\"\n[imds]\nlisten = [\"127.0.0.1:%d\"]\n[ecs]\nlisten = [\"127.0.0.1:%d\"]\n", imdsPort, ecsPort),
+	}
+	for name, content := range files {
+		p := filepath.Join(home, name)
+		if err = os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			return
+		}
+		if err = os.WriteFile(p, []byte(content), 0o600); err != nil {
+			return
+		}
+	}
+	return
+}
+
+// secrets returns an IMDSv2 token and the ECS token imdsd created. Neither
+// is printed.
+func secrets(imdsURL, home string) (string, string, error) {
+	tok, err := putToken(httpClient(), imdsURL)
+	if err != nil {
+		return "", "", err
+	}
+	ecs, err := os.ReadFile(filepath.Join(home, ".config/imdsd/ecs-token"))
+	return tok, string(ecs), err
+}
+
+// startReference sizes the reference's documents on imdsd's and starts it.
+func startReference(ps *procs, bin, tmp, imdsURL, ecsURL, tok, ecsToken string) (string, *proc, error) {
+	c := httpClient()
+	_, _, imdsDoc, err := getDoc(c, imdsURL+credPath, "X-aws-ec2-metadata-token", tok)
+	if err != nil {
+		return "", nil, err
+	}
+	_, _, ecsDoc, err := getDoc(c, ecsURL+"/creds", "Authorization", ecsToken)
+	if err != nil {
+		return "", nil, err
+	}
+	files := map[string][]byte{}
+	for name, size := range map[string]int{"imds": len(imdsDoc), "ecs": len(ecsDoc)} {
+		if files[name], err = sameSizeDoc(size, name == "imds"); err != nil {
+			return "", nil, err
+		}
+		if err := os.WriteFile(filepath.Join(tmp, name+".json"), files[name], 0o600); err != nil {
+			return "", nil, err
+		}
+	}
+	p, u, err := ps.startURL("refserver", []string{"PATH=/usr/bin:/bin"}, io.Discard, bin,
+		"-imds-body", filepath.Join(tmp, "imds.json"), "-ecs-body", filepath.Join(tmp, "ecs.json"))
+	return u, p, err
+}
+
+// runBurst starts a second daemon against a fake STS that takes 300 ms
+// per call, releasing 200 clients at its start: all of them arrive while
+// the first fetch is in flight, and must share it.
+func runBurst(ps *procs, bins map[string]string, tmp, home string, r *results) error {
+	slow, err := ps.startFakeSTS(bins["fakests"], "-fault-delay", "300ms")
+	if err != nil {
+		return err
+	}
+	defer slow.stop()
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	cfg := filepath.Join(tmp, "burst.toml")
+	toml := fmt.Sprintf("profile = \"dev\"\ncontrol_socket = %q\n[imds]\nlisten = [\"127.0.0.1:%d\"]\n[ecs]\nlisten = []\n", filepath.Join(tmp, "burst.sock"), port)
+	if err := os.WriteFile(cfg, []byte(toml), 0o600); err != nil {
+		return err
+	}
+	env := []string{"HOME=" + home, "PATH=/usr/bin:/bin", "AWS_ENDPOINT_URL_STS=" + slow.url}
+	var d *proc
+	r.burstN = 200
+	r.burst, err = burst(fmt.Sprintf("http://127.0.0.1:%d", port), r.burstN, func() error {
+		d, err = ps.start("imdsd burst", env, io.Discard, io.Discard, bins["imdsd"], "serve", "--config", cfg)
+		return err
+	})
+	if d != nil {
+		defer d.stop()
+	}
+	if err != nil {
+		return err
+	}
+	r.burstSTSCalls = slow.log.settled("AssumeRole")
+	return nil
+}
+
+func repoRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", err
+	}
+	mod := strings.TrimSpace(string(out))
+	b, err := os.ReadFile(mod)
+	if err != nil || !strings.Contains(string(b), "module github.com/imdsd/imdsd") {
+		return "", errors.New("run from the imdsd repository")
+	}
+	return filepath.Dir(mod), nil
+}
+
+// environment describes the machine, for the report.
+func environment(ctx context.Context, root string) []string {
+	cmd := func(name string, args ...string) string {
+		c := exec.CommandContext(ctx, name, args...)
+		c.Dir = root
+		b, _ := c.Output()
+		return strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0])
+	}
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "model name"); ok {
+				cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	load, _ := os.ReadFile("/proc/loadavg")
+	return []string{
+		fmt.Sprintf("%s, %d cores (GOMAXPROCS %d), %s", cpu, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS+"/"+runtime.GOARCH),
+		fmt.Sprintf("%s; %s; imdsd %s", cmd("go", "version"), cmd("wrk", "-v"), cmd("git", "describe", "--always", "--dirty")),
+		"load average at start: " + strings.Join(strings.Fields(string(load))[:3], " "),
+		"date: " + time.Now().UTC().Format(time.RFC3339),
+	}
+}

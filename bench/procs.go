@@ -1,0 +1,270 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// proc is a child process of the benchmark. Children die with it
+// (Pdeathsig), so an interrupted run leaves nothing listening.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// procs tracks every child so that run can stop them all on the way out.
+type procs struct {
+	mu   sync.Mutex
+	list []*proc
+}
+
+func (ps *procs) start(name string, env []string, stdout, stderr io.Writer, bin string, args ...string) (*proc, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	ps.mu.Lock()
+	ps.list = append(ps.list, p)
+	ps.mu.Unlock()
+	return p, nil
+}
+
+// stop asks politely, then kills after 5 s.
+func (p *proc) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (ps *procs) stopAll() {
+	ps.mu.Lock()
+	list := ps.list
+	ps.list = nil
+	ps.mu.Unlock()
+	for _, p := range list {
+		p.stop()
+	}
+}
+
+// rss is a process's resident memory from /proc/PID/status: VmRSS, and
+// its anonymous part (heap, stacks: what the process itself costs; the
+// rest is the binary's file pages, shared with the page cache).
+type rss struct{ total, anon float64 } // MiB
+
+func (p *proc) rss() (rss, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return rss{}, err
+	}
+	var r rss
+	var seen int
+	for _, line := range strings.Split(string(b), "\n") {
+		for key, dst := range map[string]*float64{"VmRSS:": &r.total, "RssAnon:": &r.anon} {
+			if rest, ok := strings.CutPrefix(line, key); ok {
+				kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
+				if err != nil {
+					return rss{}, err
+				}
+				*dst = kb / 1024
+				seen++
+			}
+		}
+	}
+	if seen != 2 {
+		return rss{}, errors.New("no VmRSS/RssAnon in /proc status")
+	}
+	return r, nil
+}
+
+// cpu is the process's user+system CPU time so far, from /proc/PID/stat.
+func (p *proc) cpu() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which is in parentheses and may
+	// hold spaces: utime and stime are the 12th and 13th after it.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, errors.New("bad /proc stat")
+	}
+	return time.Duration(u+st) * time.Second / clockTicks, nil
+}
+
+// clockTicks is USER_HZ, 100 on every Linux architecture Go supports.
+const clockTicks = 100
+
+// firstLine starts a child that prints its URL as the first stdout line
+// (fakests, refserver) and returns it.
+func (ps *procs) startURL(name string, env []string, stderr io.Writer, bin string, args ...string) (*proc, string, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := ps.start(name, env, w, stderr, bin, args...)
+	w.Close()
+	if err != nil {
+		r.Close()
+		return nil, "", err
+	}
+	line := make(chan string, 1)
+	go func() {
+		defer r.Close()
+		s := bufio.NewScanner(r)
+		if s.Scan() {
+			line <- s.Text()
+		}
+		close(line)
+		_, _ = io.Copy(io.Discard, r)
+	}()
+	select {
+	case u, ok := <-line:
+		if !ok || !strings.HasPrefix(u, "http://127.0.0.1:") {
+			return nil, "", fmt.Errorf("%s printed %q, want a loopback URL", name, u)
+		}
+		return p, u, nil
+	case <-time.After(10 * time.Second):
+		return nil, "", fmt.Errorf("%s printed no URL in 10s", name)
+	}
+}
+
+// stsLog counts the fake STS's calls from its stderr, one line per call
+// (key ids only; fakests never prints secrets).
+type stsLog struct {
+	mu    sync.Mutex
+	calls map[string]int
+	all   int
+}
+
+func (l *stsLog) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range strings.Split(string(b), "\n") {
+		if _, rest, ok := strings.Cut(line, " action=\""); ok {
+			action, _, _ := strings.Cut(rest, "\"")
+			l.calls[action]++
+			l.all++
+		}
+	}
+	return len(b), nil
+}
+
+// settled counts once the log has been quiet for 100 ms, so that a line
+// still in the pipe is not attributed to the next phase.
+func (l *stsLog) settled(action string) int {
+	n := l.count(action)
+	for range 50 {
+		time.Sleep(100 * time.Millisecond)
+		m := l.count(action)
+		if m == n {
+			return n
+		}
+		n = m
+	}
+	return n
+}
+
+func (l *stsLog) count(action string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if action == "" {
+		return l.all
+	}
+	return l.calls[action]
+}
+
+// lineWriter hands whole lines to stsLog: a pipe may split a write.
+type lineWriter struct {
+	mu   sync.Mutex
+	buf  []byte
+	sink io.Writer
+}
+
+func (w *lineWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, b...)
+	if i := strings.LastIndexByte(string(w.buf), '\n'); i >= 0 {
+		_, _ = w.sink.Write(w.buf[:i+1])
+		w.buf = append(w.buf[:0], w.buf[i+1:]...)
+	}
+	return len(b), nil
+}
+
+// fakeSTS is a running fakests with its call counter.
+type fakeSTS struct {
+	*proc
+	url string
+	log *stsLog
+}
+
+func (ps *procs) startFakeSTS(bin string, extra ...string) (*fakeSTS, error) {
+	l := &stsLog{calls: map[string]int{}}
+	args := append([]string{
+		"-user", benchKeyID + ":" + benchSecret + ":" + benchUser,
+		"-role", benchRole + ",trust=" + benchUser,
+	}, extra...)
+	p, u, err := ps.startURL("fakests", []string{"PATH=/usr/bin:/bin"}, &lineWriter{sink: l}, bin, args...)
+	if err != nil {
+		return nil, err
+	}
+	return &fakeSTS{proc: p, url: u, log: l}, nil
+}
+
+// freePort picks a loopback port for a listener the child binds. The
+// port could in theory be taken in between; a bind error then says so.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// build compiles a main package into dir the way `make build` does.
+func build(ctx context.Context, root, dir, name, pkg string) (string, error) {
+	out := filepath.Join(dir, name)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return out, nil
+}
