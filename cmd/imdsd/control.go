@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -117,41 +118,38 @@ func newUse() *cobra.Command {
 	return cmd
 }
 
-func newLock() *cobra.Command {
-	var f socketFlags
-	cmd := &cobra.Command{
-		Use:   "lock",
-		Short: "Drop every cached credential at once and refuse to serve until unlock",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := f.client().Lock(cmd.Context()); err != nil {
-				return err
-			}
-			fmt.Println("locked: every credential was dropped from memory; clients get 503 until `imdsd unlock`")
-			return nil
-		},
+// simpleCmd is a command that makes one call and prints one line.
+func simpleCmd(use, short, done string, call func(context.Context, *daemon.Client) error) func() *cobra.Command {
+	return func() *cobra.Command {
+		var f socketFlags
+		cmd := &cobra.Command{
+			Use:   use,
+			Short: short,
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				if err := call(cmd.Context(), f.client()); err != nil {
+					return err
+				}
+				fmt.Println(done)
+				return nil
+			},
+		}
+		f.add(cmd)
+		return cmd
 	}
-	f.add(cmd)
-	return cmd
 }
 
-func newUnlock() *cobra.Command {
-	var f socketFlags
-	cmd := &cobra.Command{
-		Use:   "unlock",
-		Short: "Serve again after lock (profiles fetch new credentials)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := f.client().Unlock(cmd.Context()); err != nil {
-				return err
-			}
-			fmt.Println("unlocked")
-			return nil
-		},
-	}
-	f.add(cmd)
-	return cmd
-}
+var (
+	newLock = simpleCmd("lock", "Drop every cached credential at once and refuse to serve until unlock",
+		"locked: every credential was dropped from memory; clients get 503 until `imdsd unlock`",
+		func(ctx context.Context, c *daemon.Client) error { _, err := c.Lock(ctx); return err })
+	newUnlock = simpleCmd("unlock", "Serve again after lock (profiles fetch new credentials)", "unlocked",
+		func(ctx context.Context, c *daemon.Client) error { _, err := c.Unlock(ctx); return err })
+	newReload = simpleCmd("reload", "Re-read the config and AWS files now (as SIGHUP does)", "reloaded",
+		func(ctx context.Context, c *daemon.Client) error { _, err := c.Reload(ctx); return err })
+	newRefresh = simpleCmd("refresh", "Fetch new credentials for every profile now (cached ones keep serving meanwhile)", "refresh requested",
+		func(ctx context.Context, c *daemon.Client) error { return c.Refresh(ctx) })
+)
 
 func newCreds() *cobra.Command {
 	var f socketFlags
@@ -198,41 +196,5 @@ func newSessions() *cobra.Command {
 	}
 	f.add(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
-}
-
-func newReload() *cobra.Command {
-	var f socketFlags
-	cmd := &cobra.Command{
-		Use:   "reload",
-		Short: "Re-read the config and AWS files now (as SIGHUP does)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := f.client().Reload(cmd.Context()); err != nil {
-				return err
-			}
-			fmt.Println("reloaded")
-			return nil
-		},
-	}
-	f.add(cmd)
-	return cmd
-}
-
-func newRefresh() *cobra.Command {
-	var f socketFlags
-	cmd := &cobra.Command{
-		Use:   "refresh",
-		Short: "Fetch new credentials for every profile now (cached ones keep serving meanwhile)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := f.client().Refresh(cmd.Context()); err != nil {
-				return err
-			}
-			fmt.Println("refresh requested")
-			return nil
-		},
-	}
-	f.add(cmd)
 	return cmd
 }
