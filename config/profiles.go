@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -307,13 +306,4 @@ func findKey(file, profile, key string) int {
 		}
 	}
 	return header
-}
-
-// ProfileFileHint names the config file a user should edit for profile
-// errors that carry no location.
-func ProfileFileHint(files AWSFiles) string {
-	if len(files.Config) > 0 {
-		return filepath.Clean(files.Config[0])
-	}
-	return "~/.aws/config"
 }
