@@ -22,6 +22,8 @@ import (
 	"github.com/imdsd/imdsd/daemon"
 )
 
+var demo bool
+
 func main() {
 	cfg := flag.String("config", "", "imdsd config file (as imdsd serve --config)")
 	after := flag.Duration("after", 2*time.Second, "start profiling this long after start")
@@ -29,6 +31,7 @@ func main() {
 	cpu := flag.String("cpuprofile", "", "CPU profile output")
 	heap := flag.String("heapprofile", "", "heap profile output (at the end of the window)")
 	level := flag.String("log-level", "", "as imdsd serve --log-level")
+	flag.BoolVar(&demo, "demo", false, "as imdsd serve --demo (no STS needed)")
 	flag.Parse()
 	if err := run(*cfg, *after, *window, *cpu, *heap, *level); err != nil {
 		fmt.Fprintln(os.Stderr, "pprofd:", err)
@@ -39,7 +42,7 @@ func main() {
 func run(cfg string, after, window time.Duration, cpu, heap, level string) error {
 	lv := new(slog.LevelVar)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
-	d, err := daemon.New(daemon.Options{ConfigPath: cfg, Logger: log, LogLevel: lv, LogLevelFlag: level})
+	d, err := daemon.New(daemon.Options{ConfigPath: cfg, Demo: demo, Logger: log, LogLevel: lv, LogLevelFlag: level})
 	if err != nil {
 		return err
 	}
