@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -56,23 +55,6 @@ func ifconfig(args ...string) error {
 		return err
 	}
 	return nil
-}
-
-// interfaceAddrs lists the IPv4 addresses of all interfaces.
-func interfaceAddrs() ([]localAddr, error) {
-	as, err := net.InterfaceAddrs()
-	if err != nil {
-		return nil, err
-	}
-	var out []localAddr
-	for _, a := range as {
-		if n, ok := a.(*net.IPNet); ok {
-			if ip, ok := netip.AddrFromSlice(n.IP); ok && ip.Unmap().Is4() {
-				out = append(out, localAddr{Addr: ip.Unmap()})
-			}
-		}
-	}
-	return out, nil
 }
 
 func hasAddr(have []localAddr, a netip.Addr) bool {
