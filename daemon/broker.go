@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -317,33 +318,16 @@ func (b *broker) valid() (imds.Credentials, bool) {
 	return *c, true
 }
 
-// brokerStatus is a snapshot for logs and the status command.
-type brokerStatus struct {
-	Profile     string    `json:"profile"`
-	AccessKeyID string    `json:"access_key_id,omitempty"`
-	Expires     time.Time `json:"expires,omitzero"`
-	LastRefresh time.Time `json:"last_refresh,omitzero"`
-	NextRefresh time.Time `json:"next_refresh,omitzero"`
-	LastError   string    `json:"last_error,omitempty"`
-	Served      int64     `json:"served"`
-}
-
-// err is the last fetch error, nil after a success.
-func (b *broker) err() error {
+// fillStatus sets the fields of a profile's status that the broker owns.
+func (b *broker) fillStatus(ps *ProfileStatus) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.lastErr
-}
-
-func (b *broker) status() brokerStatus {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := brokerStatus{Profile: b.profile, LastRefresh: b.lastFetch, NextRefresh: b.nextFetch, Served: b.served.Load()}
+	ps.LastRefresh, ps.NextRefresh, ps.Requests = b.lastFetch, b.nextFetch, b.served.Load()
 	if c := b.cur.Load(); c != nil {
-		s.AccessKeyID, s.Expires = c.AccessKeyID, c.Expires
+		ps.AccessKeyID, ps.Expires = c.AccessKeyID, c.Expires
 	}
 	if b.lastErr != nil {
-		s.LastError = explain(b.lastErr)
+		ps.LastError = explain(b.lastErr)
+		ps.NeedsMFA = errors.Is(b.lastErr, errNeedsMFA)
 	}
-	return s
 }

@@ -232,9 +232,10 @@ func (d *Daemon) MFA(ctx context.Context, profile, code string) (MFAResult, erro
 	// Wait for the broker to use the session, so the user learns at once
 	// whether the role can be assumed with it.
 	for time.Since(start) < 15*time.Second {
-		if st := b.status(); st.LastRefresh.After(start) {
-			if err := b.err(); err != nil {
-				return res, fmt.Errorf("MFA session started, but fetching credentials with it failed: %s", explain(err))
+		var st ProfileStatus
+		if b.fillStatus(&st); st.LastRefresh.After(start) {
+			if st.LastError != "" {
+				return res, fmt.Errorf("MFA session started, but fetching credentials with it failed: %s", st.LastError)
 			}
 			res.AccessKeyID, res.Expires = st.AccessKeyID, st.Expires
 			return res, nil

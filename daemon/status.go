@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -75,10 +74,7 @@ func (d *Daemon) Status() Status {
 			ps.Kind, ps.RoleARN = p.Kind.String(), p.RoleARN
 		}
 		if b := brokers[n]; b != nil {
-			bs := b.status()
-			ps.AccessKeyID, ps.Expires, ps.LastRefresh, ps.NextRefresh, ps.Requests = bs.AccessKeyID, bs.Expires, bs.LastRefresh, bs.NextRefresh, bs.Served
-			ps.LastError = bs.LastError
-			ps.NeedsMFA = errors.Is(b.err(), errNeedsMFA)
+			b.fillStatus(&ps)
 			if b.up != nil && b.up.p.MFASerial != "" {
 				ps.MFAExpires = d.mfa.expires(b.up)
 			}
