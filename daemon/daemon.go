@@ -91,6 +91,7 @@ type Daemon struct {
 	mfa         *mfaStore
 	audit       *auditor
 	sessionName string
+	instanceID  string
 	started     time.Time
 	// locked: every credential dropped, nothing served until unlock.
 	locked atomic.Bool
@@ -121,7 +122,7 @@ func New(opt Options) (*Daemon, error) {
 		opt.switchGrace = 10 * time.Second
 	}
 	d := &Daemon{opt: opt, log: opt.Logger, ready: make(chan struct{}), listeners: map[string]*listener{}, retiring: map[string]*time.Timer{},
-		mfa: newMFAStore(), sessionName: defaultSessionName(), started: time.Now()}
+		mfa: newMFAStore(), sessionName: defaultSessionName(), instanceID: instanceID(), started: time.Now()}
 	if opt.AWSFiles != nil {
 		d.files = *opt.AWSFiles
 	} else {
@@ -341,9 +342,6 @@ func (d *Daemon) apply(cfg *config.Config, initial bool) error {
 	if !d.opt.Demo && filesStamp(d.files) != stamp {
 		return errFilesChanged
 	}
-	for _, b := range old {
-		b.setRefreshBefore(cfg.RefreshBefore)
-	}
 
 	// 3. The ECS token.
 	token, created, err := config.EnsureTokenFile(cfg.ECS.TokenFile)
@@ -401,6 +399,10 @@ func (d *Daemon) apply(cfg *config.Config, initial bool) error {
 		}
 		also = append(also, n)
 	}
+	// Nothing below can fail: from here the new config is in force.
+	for _, b := range old {
+		b.setRefreshBefore(cfg.RefreshBefore)
+	}
 	for _, b := range fresh {
 		b.start(d.runCtx)
 	}
@@ -415,7 +417,7 @@ func (d *Daemon) apply(cfg *config.Config, initial bool) error {
 	if region == "" {
 		region = "us-east-1"
 	}
-	d.ec2Settings = imds.EC2Settings{Profile: cfg.Profile, Region: region, TokensRequired: cfg.IMDS.TokensRequired, InstanceID: instanceID(), Also: also}
+	d.ec2Settings = imds.EC2Settings{Profile: cfg.Profile, Region: region, TokensRequired: cfg.IMDS.TokensRequired, InstanceID: d.instanceID, Also: also}
 	d.ec2.Update(d.ec2Settings)
 	d.ecsToken = token
 	d.ecs.Update(imds.ECSSettings{DefaultProfile: cfg.Profile, Profiles: cfg.ECS.Profiles, Token: token})

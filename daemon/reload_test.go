@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -372,4 +373,31 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// A reload that fails late (a listen address already taken) changes
+// nothing, not even settings applied to the brokers kept.
+func TestFailedReloadLeavesRunningBrokersUntouched(t *testing.T) {
+	e := startEnv(t, envOptions{})
+	b := (*e.d.brokers.Load())["dev"]
+	before := b.opt.RefreshBefore
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	e.writeConfig(`refresh_before = "2h"`, "")
+	writeAtomic(t, e.cfgPath, strings.Replace(readFile(t, e.cfgPath), "[ecs]\nlisten = [\"127.0.0.1:0\"]", "[ecs]\nlisten = [\"127.0.0.1:0\", \""+busy.Addr().String()+"\"]", 1))
+	if err := e.d.Reload(); err == nil || !strings.Contains(err.Error(), "ecs.listen") {
+		t.Fatalf("reload onto a busy port: %v", err)
+	}
+	b.mu.Lock()
+	after := b.opt.RefreshBefore
+	b.mu.Unlock()
+	if after != before {
+		t.Fatalf("a rejected reload set refresh_before %v on a running broker (was %v)", after, before)
+	}
+	if e.d.cfg.RefreshBefore == 2*time.Hour {
+		t.Fatal("a rejected reload became the running config")
+	}
 }
