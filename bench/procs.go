@@ -260,7 +260,8 @@ func freePort() (int, error) {
 // build compiles a main package into dir the way `make build` does.
 func build(ctx context.Context, root, dir, name, pkg string) (string, error) {
 	out := filepath.Join(dir, name)
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
+	// The tags as in the Makefile's build (and the reference gets them too).
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "nethttpomithttp2", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {

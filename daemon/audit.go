@@ -45,6 +45,7 @@ type vendEntry struct {
 	first    time.Time
 	count    atomic.Int64
 	last     atomic.Int64 // unix nanos
+	retired  atomic.Bool  // dropped from entries: a connection's memory of it is stale
 	logged   int64        // count already logged (auditor goroutine only)
 
 	idMu      sync.Mutex // id is completed by the auditor, read by sessions
@@ -78,13 +79,25 @@ func newAuditor(log *slog.Logger) *auditor {
 
 // vend returns the hook for one face. It runs on the request path.
 func (a *auditor) vend(face string) imds.VendFunc {
-	return func(r *http.Request, profile string, c imds.Credentials) {
-		now := time.Now()
+	return func(r *http.Request, profile string, c imds.Credentials, now time.Time) {
+		// A keep-alive client asks again and again on one connection: the
+		// connection remembers its consumer, sparing the map lookup.
+		slot := imds.ConnValue(r)
+		if slot != nil {
+			if e, ok := (*slot).(*vendEntry); ok && e.key.face == face && e.key.profile == profile && e.key.akid == c.AccessKeyID && !e.retired.Load() {
+				e.count.Add(1)
+				e.last.Store(now.UnixNano())
+				return
+			}
+		}
 		k := vendKey{face: face, client: r.RemoteAddr, profile: profile, akid: c.AccessKeyID}
 		if v, ok := a.entries.Load(k); ok {
 			e := v.(*vendEntry)
 			e.count.Add(1)
 			e.last.Store(now.UnixNano())
+			if slot != nil {
+				*slot = e
+			}
 			return
 		}
 		e := &vendEntry{key: k, expires: c.Expires, first: now}
@@ -100,6 +113,9 @@ func (a *auditor) vend(face string) imds.VendFunc {
 		if v, loaded := a.entries.LoadOrStore(k, e); loaded {
 			v.(*vendEntry).count.Add(1)
 			return
+		}
+		if slot != nil {
+			*slot = e
 		}
 		select {
 		case a.fresh <- e:
@@ -174,6 +190,7 @@ func (a *auditor) flushAll(final bool) {
 		a.identify(e) // for entries whose fresh notice was dropped
 		a.logEntry(e, "credentials vended")
 		if final || e.last.Load() < idleBefore {
+			e.retired.Store(true)
 			a.entries.Delete(k)
 			a.mu.Lock()
 			a.closed = append(a.closed, e.consumer())

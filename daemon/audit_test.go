@@ -2,9 +2,12 @@ package daemon
 
 import (
 	"context"
+	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
@@ -23,48 +26,106 @@ func BenchmarkVendRepeat(b *testing.B) {
 	vend := newAuditor(quiet).vend("ecs")
 	r := vendRequest("127.0.0.1:40000")
 	c := imds.Credentials{AccessKeyID: "ASIAFAKE0000000001", Expires: time.Now().Add(time.Hour)}
-	vend(r, "dev", c)
+	vend(r, "dev", c, time.Now())
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		vend(r, "dev", c)
+		vend(r, "dev", c, time.Now())
 	}
 }
 
+// Every vend is counted against its consumer (connection, profile, key),
+// both for requests handed over bare and for requests of a keep-alive
+// connection through imds.Server, where the connection remembers its last
+// consumer. A consumer retired from the audit is not counted into again.
 func TestVendCountsEveryRequestPerConsumer(t *testing.T) {
-	a := newAuditor(quiet)
-	vend := a.vend("ecs")
-	c1 := imds.Credentials{AccessKeyID: "ASIAFAKE0000000001", Expires: time.Now().Add(time.Hour)}
-	c2 := imds.Credentials{AccessKeyID: "ASIAFAKE0000000002", Expires: time.Now().Add(time.Hour)}
-	one, two := vendRequest("127.0.0.1:40000"), vendRequest("127.0.0.1:40001")
+	creds := map[string]imds.Credentials{
+		"1": {AccessKeyID: "ASIAFAKE0000000001", Expires: time.Now().Add(time.Hour)},
+		"2": {AccessKeyID: "ASIAFAKE0000000002", Expires: time.Now().Add(time.Hour)},
+	}
+	var steps []vendStep
 	for range 5 {
-		vend(one, "dev", c1)
+		steps = append(steps, vendStep{0, "dev", "1"})
 	}
-	vend(one, "dev", c2) // a new key on the same connection
-	vend(one, "dev", c1) // and back
+	steps = append(steps, vendStep{0, "dev", "2"}, vendStep{0, "dev", "1"}) // a new key on the same connection, and back
 	for range 3 {
-		vend(two, "ops", c1)
+		steps = append(steps, vendStep{1, "ops", "1"})
 	}
-	got := map[string]int64{}
-	a.entries.Range(func(_, v any) bool {
-		e := v.(*vendEntry)
-		got[e.key.client+"/"+e.key.profile+"/"+e.key.akid] += e.count.Load()
-		return true
-	})
-	want := map[string]int64{
-		"127.0.0.1:40000/dev/ASIAFAKE0000000001": 6,
-		"127.0.0.1:40000/dev/ASIAFAKE0000000002": 1,
-		"127.0.0.1:40001/ops/ASIAFAKE0000000001": 3,
+	want := map[string]int64{"0/dev/ASIAFAKE0000000001": 6, "0/dev/ASIAFAKE0000000002": 1, "1/ops/ASIAFAKE0000000001": 3}
+
+	for _, mode := range []string{"bare requests", "keep-alive connections"} {
+		t.Run(mode, func(t *testing.T) {
+			a := newAuditor(quiet)
+			vend := a.vend("ecs")
+			conns := map[string]int{} // client address -> connection index
+			var do func(s vendStep)
+			if mode == "bare requests" {
+				reqs := []*http.Request{vendRequest("127.0.0.1:40000"), vendRequest("127.0.0.1:40001")}
+				conns["127.0.0.1:40000"], conns["127.0.0.1:40001"] = 0, 1
+				do = func(s vendStep) { vend(reqs[s.conn], s.profile, creds[s.key], time.Now()) }
+			} else {
+				do = keepAliveVends(t, vend, creds, conns)
+			}
+			count := func() map[string]int64 {
+				got := map[string]int64{}
+				a.entries.Range(func(_, v any) bool {
+					e := v.(*vendEntry)
+					got[strconv.Itoa(conns[e.key.client])+"/"+e.key.profile+"/"+e.key.akid] += e.count.Load()
+					return true
+				})
+				return got
+			}
+			for _, s := range steps {
+				do(s)
+			}
+			if got := count(); !maps.Equal(got, want) {
+				t.Fatalf("consumers %v, want %v", got, want)
+			}
+			a.flushAll(true) // retires every consumer
+			do(steps[0])
+			if got, want := count(), map[string]int64{"0/dev/ASIAFAKE0000000001": 1}; !maps.Equal(got, want) {
+				t.Errorf("after retirement: consumers %v, want %v", got, want)
+			}
+		})
 	}
-	if len(got) != len(want) {
-		t.Fatalf("consumers %v, want %v", got, want)
-	}
-	for k, n := range want {
-		if got[k] != n {
-			t.Errorf("%s: counted %d vends, want %d", k, got[k], n)
-		}
-	}
-	if allocs := testing.AllocsPerRun(100, func() { vend(one, "dev", c1) }); allocs != 0 {
+	vend := newAuditor(quiet).vend("ecs")
+	r := vendRequest("127.0.0.1:40000")
+	if allocs := testing.AllocsPerRun(100, func() { vend(r, "dev", creds["1"], time.Now()) }); allocs != 0 {
 		t.Errorf("a repeat vend allocates %.0f times; want 0", allocs)
+	}
+}
+
+// vendStep is one credential request: on which connection, for what.
+type vendStep struct {
+	conn         int
+	profile, key string
+}
+
+// keepAliveVends serves vend behind imds.Server on loopback and returns a
+// function making each step's request on its own keep-alive connection.
+func keepAliveVends(t *testing.T, vend imds.VendFunc, creds map[string]imds.Credentials, conns map[string]int) func(s vendStep) {
+	t.Helper()
+	srv := imds.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		vend(r, r.URL.Query().Get("p"), creds[r.URL.Query().Get("k")], time.Now())
+		_, _ = w.Write([]byte(r.RemoteAddr))
+	}), quiet)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	clients := []*http.Client{{Transport: &http.Transport{}}, {Transport: &http.Transport{}}}
+	return func(s vendStep) {
+		resp, err := clients[s.conn].Get("http://" + ln.Addr().String() + "/?p=" + s.profile + "&k=" + s.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if n, seen := conns[string(body)]; seen && n != s.conn {
+			t.Fatalf("connections %d and %d share client address %s", n, s.conn, body)
+		}
+		conns[string(body)] = s.conn
 	}
 }

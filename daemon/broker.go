@@ -275,8 +275,8 @@ const maxWait = 5 * time.Second
 // Credentials serves from memory: valid cached credentials at once; with
 // none, it waits for the fetch in flight (if any) up to ctx; else it says
 // why there are none.
-func (b *broker) Credentials(ctx context.Context) (imds.Credentials, error) {
-	if c, ok := b.valid(); ok {
+func (b *broker) Credentials(ctx context.Context, now time.Time) (imds.Credentials, error) {
+	if c, ok := b.valid(now); ok {
 		b.served.Add(1)
 		return c, nil
 	}
@@ -295,7 +295,8 @@ func (b *broker) Credentials(ctx context.Context) (imds.Credentials, error) {
 		case <-ctx.Done():
 			return imds.Credentials{}, &imds.UnavailableError{Profile: b.profile, Message: "still fetching credentials from STS; retry shortly"}
 		}
-		if c, ok := b.valid(); ok {
+		// The wait took time: the caller's clock is stale.
+		if c, ok := b.valid(b.opt.Now()); ok {
 			b.served.Add(1)
 			return c, nil
 		}
@@ -310,9 +311,9 @@ func (b *broker) Credentials(ctx context.Context) (imds.Credentials, error) {
 	return imds.Credentials{}, &imds.UnavailableError{Profile: b.profile, Message: msg}
 }
 
-func (b *broker) valid() (imds.Credentials, bool) {
+func (b *broker) valid(now time.Time) (imds.Credentials, bool) {
 	c := b.cur.Load()
-	if c == nil || !c.Expires.After(b.opt.Now().Add(b.opt.MinRemaining)) {
+	if c == nil || !c.Expires.After(now.Add(b.opt.MinRemaining)) {
 		return imds.Credentials{}, false
 	}
 	return *c, true

@@ -74,7 +74,7 @@ func TestBrokerConcurrentFirstRequestsShareOneFetch(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := b.Credentials(context.Background())
+			c, err := b.Credentials(context.Background(), time.Now())
 			keys[i], errs[i] = c.AccessKeyID, err
 		}()
 	}
@@ -97,13 +97,13 @@ func TestBrokerRefreshesAtHalfLifeForShortCredentials(t *testing.T) {
 	// expiry, so a client never sees the same key past its half-life.
 	sf := &scriptedFetch{life: 2 * time.Second}
 	b := startBroker(t, sf.fetch, brokerOptions{RefreshBefore: 15 * time.Minute, MinRemaining: 100 * time.Millisecond})
-	c1, err := b.Credentials(context.Background())
+	c1, err := b.Credentials(context.Background(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {
-		c, err := b.Credentials(context.Background())
+		c, err := b.Credentials(context.Background(), time.Now())
 		if err != nil {
 			t.Fatalf("request during refresh failed: %v", err)
 		}
@@ -121,14 +121,14 @@ func TestBrokerRefreshesAtHalfLifeForShortCredentials(t *testing.T) {
 func TestBrokerServesLastGoodWhileValidThenNothingExpired(t *testing.T) {
 	sf := &scriptedFetch{life: 1500 * time.Millisecond}
 	b := startBroker(t, sf.fetch, brokerOptions{RefreshBefore: time.Hour, MinRemaining: 50 * time.Millisecond, BackoffBase: 50 * time.Millisecond, BackoffCap: 100 * time.Millisecond})
-	good, err := b.Credentials(context.Background())
+	good, err := b.Credentials(context.Background(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	sf.setFail(errors.New("sts down"))
 	// Until expiry the last good credentials keep being served.
 	for time.Until(good.Expires) > 200*time.Millisecond {
-		c, err := b.Credentials(context.Background())
+		c, err := b.Credentials(context.Background(), time.Now())
 		if err != nil {
 			t.Fatalf("valid cached credentials not served while STS fails: %v", err)
 		}
@@ -138,7 +138,7 @@ func TestBrokerServesLastGoodWhileValidThenNothingExpired(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(time.Until(good.Expires) + 50*time.Millisecond)
-	c, err := b.Credentials(context.Background())
+	c, err := b.Credentials(context.Background(), time.Now())
 	var ue *imds.UnavailableError
 	if !errors.As(err, &ue) {
 		t.Fatalf("after expiry with STS down got %+v, %v; want UnavailableError", c.AccessKeyID, err)
@@ -150,7 +150,7 @@ func TestBrokerServesLastGoodWhileValidThenNothingExpired(t *testing.T) {
 	sf.setFail(nil)
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
-		if c, err := b.Credentials(context.Background()); err == nil {
+		if c, err := b.Credentials(context.Background(), time.Now()); err == nil {
 			if !c.Expires.After(time.Now()) {
 				t.Fatalf("served expired credentials %v", c.Expires)
 			}
@@ -169,7 +169,7 @@ func TestBrokerRejectsUnservableCredentials(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			b := startBroker(t, func(context.Context) (imds.Credentials, error) { return c, nil }, brokerOptions{BackoffBase: time.Hour})
-			got, err := b.Credentials(context.Background())
+			got, err := b.Credentials(context.Background(), time.Now())
 			var ue *imds.UnavailableError
 			if !errors.As(err, &ue) {
 				t.Fatalf("served %+v; want UnavailableError", got.AccessKeyID)
@@ -182,7 +182,7 @@ func TestBrokerStopDropsCredentials(t *testing.T) {
 	sf := &scriptedFetch{life: time.Hour}
 	b := newBroker("dev", sf.fetch, brokerOptions{}, quiet)
 	b.start(context.Background())
-	if _, err := b.Credentials(context.Background()); err != nil {
+	if _, err := b.Credentials(context.Background(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	b.stop()

@@ -182,7 +182,8 @@ func (d *Daemon) controlHandler() http.Handler {
 		if profile == "" {
 			profile = d.currentProfile()
 		}
-		c, err := d.Credentials(r.Context(), profile)
+		now := time.Now()
+		c, err := d.Credentials(r.Context(), profile, now)
 		switch {
 		case errors.Is(err, imds.ErrUnknownProfile):
 			fail(w, 404, fmt.Errorf("profile %s is not served; serve it with `imdsd use %s` or add it to ecs.profiles", profile, profile))
@@ -191,7 +192,7 @@ func (d *Daemon) controlHandler() http.Handler {
 			fail(w, 503, err)
 			return
 		}
-		d.audit.vend("control")(r, profile, c)
+		d.audit.vend("control")(r, profile, c, now)
 		writeJSON(w, 200, CredentialProcessOutput{Version: 1, AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken, Expiration: c.Expires.UTC().Format(time.RFC3339)})
 	})
 	mux.HandleFunc("GET /v1/sessions", func(w http.ResponseWriter, r *http.Request) {

@@ -152,7 +152,7 @@ func New(opt Options) (*Daemon, error) {
 }
 
 // Credentials implements imds.Source from the brokers' memory.
-func (d *Daemon) Credentials(ctx context.Context, profile string) (imds.Credentials, error) {
+func (d *Daemon) Credentials(ctx context.Context, profile string, now time.Time) (imds.Credentials, error) {
 	if d.locked.Load() {
 		return imds.Credentials{}, &imds.UnavailableError{Profile: profile, Message: "imdsd is locked: every credential was dropped from memory; run `imdsd unlock` to serve again"}
 	}
@@ -160,7 +160,7 @@ func (d *Daemon) Credentials(ctx context.Context, profile string) (imds.Credenti
 	if b == nil {
 		return imds.Credentials{}, imds.ErrUnknownProfile
 	}
-	return b.Credentials(ctx)
+	return b.Credentials(ctx, now)
 }
 
 // Ready is closed once the listeners are bound.

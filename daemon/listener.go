@@ -17,7 +17,7 @@ import (
 type listener struct {
 	face string
 	ln   net.Listener
-	srv  *http.Server
+	srv  *imds.Server
 	done chan struct{}
 	// release gives back the link-local address acquired for ln.
 	release func(bound bool)

@@ -13,7 +13,7 @@ import (
 // served. On failure it returns the status and a message that is safe to send
 // to the client (never a secret).
 func lookup(ctx context.Context, src Source, profile string, now time.Time) (Credentials, int, string) {
-	c, err := src.Credentials(ctx, profile)
+	c, err := src.Credentials(ctx, profile, now)
 	if err != nil {
 		status, msg := sourceError(err, profile)
 		return Credentials{}, status, msg

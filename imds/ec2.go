@@ -125,7 +125,7 @@ func (e *EC2) routes() *mux.Router {
 	r.SkipClean(true)
 	// Unknown paths get the same method and token checks as known ones, so
 	// that a tokenless GET is always 401 and a POST always 405, as on EC2.
-	r.NotFoundHandler = e.read(func(w http.ResponseWriter, r *http.Request, _ *ec2State) { e.notFound(w, r) })
+	r.NotFoundHandler = e.read(func(w http.ResponseWriter, r *http.Request, _ *ec2State, _ time.Time) { e.notFound(w, r) })
 	r.MethodNotAllowedHandler = r.NotFoundHandler
 
 	e.credsDoc = e.read(e.serveCreds(false))
@@ -180,7 +180,7 @@ func under(path string) mux.MatcherFunc {
 }
 
 // ec2Handler serves a metadata GET with the settings of this request.
-type ec2Handler func(w http.ResponseWriter, r *http.Request, st *ec2State)
+type ec2Handler func(w http.ResponseWriter, r *http.Request, st *ec2State, now time.Time)
 
 // read wraps a metadata handler with the method and token checks.
 func (e *EC2) read(h ec2Handler) http.Handler {
@@ -190,24 +190,24 @@ func (e *EC2) read(h ec2Handler) http.Handler {
 			e.fail(w, r, http.StatusMethodNotAllowed, "Method Not Allowed")
 			return
 		}
-		st := e.state.Load()
-		if !e.authorized(r, st) {
+		st, now := e.state.Load(), e.now()
+		if !e.authorized(r, st, now) {
 			e.fail(w, r, http.StatusUnauthorized, "Unauthorized")
 			return
 		}
-		h(w, r, st)
+		h(w, r, st, now)
 	})
 }
 
 // authorized applies the IMDSv2 rule: a token, if sent, must be valid (even
 // when tokens are optional, as on EC2); without one, only IMDSv1 mode
 // answers. Failures are always 401, which SDKs treat as "get a new token".
-func (e *EC2) authorized(r *http.Request, st *ec2State) bool {
+func (e *EC2) authorized(r *http.Request, st *ec2State, now time.Time) bool {
 	vals, sent := r.Header[tokenHeader]
 	if !sent {
 		return !st.s.TokensRequired
 	}
-	return len(vals) == 1 && e.tokens.valid(e.now(), vals[0])
+	return len(vals) == 1 && e.tokens.valid(now, vals[0])
 }
 
 func (e *EC2) notFound(w http.ResponseWriter, r *http.Request) {

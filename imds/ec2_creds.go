@@ -17,7 +17,7 @@ func (e *EC2) serveCreds(extended bool) ec2Handler {
 	if extended {
 		base, render = credsExtPath, renderEC2Extended
 	}
-	return func(w http.ResponseWriter, r *http.Request, st *ec2State) {
+	return func(w http.ResponseWriter, r *http.Request, st *ec2State, now time.Time) {
 		rest := r.URL.Path[len(base):]
 		if st.s.Profile == "" {
 			// No role attached: EC2 answers 404 for the listing too.
@@ -35,7 +35,6 @@ func (e *EC2) serveCreds(extended bool) ec2Handler {
 			e.notFound(w, r)
 			return
 		}
-		now := e.now()
 		c, status, msg := lookup(r.Context(), e.src, role, now)
 		if status != http.StatusOK {
 			e.fail(w, r, status, msg)
@@ -50,7 +49,7 @@ func (e *EC2) serveCreds(extended bool) ec2Handler {
 		// whatever the type says.
 		writeDoc(w, r, http.StatusOK, hdrTextPlain, doc.length, doc.body)
 		if r.Method == http.MethodGet && e.opts.OnVend != nil {
-			e.opts.OnVend(r, role, c)
+			e.opts.OnVend(r, role, c, now)
 		}
 		logDebug(e.opts.Logger, r, "imds credentials served", http.StatusOK,
 			slog.String("profile", role), slog.String("access_key_id", c.AccessKeyID))

@@ -16,26 +16,26 @@ const defaultAccount = "000000000000"
 const accountWait = 250 * time.Millisecond
 
 func (e *EC2) serveListing(body string) ec2Handler {
-	return func(w http.ResponseWriter, r *http.Request, _ *ec2State) { e.ok(w, r, body) }
+	return func(w http.ResponseWriter, r *http.Request, _ *ec2State, _ time.Time) { e.ok(w, r, body) }
 }
 
-func (e *EC2) serveInstanceID(w http.ResponseWriter, r *http.Request, st *ec2State) {
+func (e *EC2) serveInstanceID(w http.ResponseWriter, r *http.Request, st *ec2State, _ time.Time) {
 	e.ok(w, r, st.s.InstanceID)
 }
 
-func (e *EC2) serveRegion(w http.ResponseWriter, r *http.Request, st *ec2State) {
+func (e *EC2) serveRegion(w http.ResponseWriter, r *http.Request, st *ec2State, _ time.Time) {
 	e.ok(w, r, st.s.Region)
 }
 
-func (e *EC2) serveAZ(w http.ResponseWriter, r *http.Request, st *ec2State) {
+func (e *EC2) serveAZ(w http.ResponseWriter, r *http.Request, st *ec2State, _ time.Time) {
 	e.ok(w, r, st.az)
 }
 
 // serveIdentity answers /latest/dynamic/instance-identity/document, where Go
 // and Java look up the region. Fields the SDKs decode as lists or IDs that
 // have no meaning here are null, as on EC2 instances without them.
-func (e *EC2) serveIdentity(w http.ResponseWriter, r *http.Request, st *ec2State) {
-	acct, _ := e.account(r.Context(), st)
+func (e *EC2) serveIdentity(w http.ResponseWriter, r *http.Request, st *ec2State, now time.Time) {
+	acct, _ := e.account(r.Context(), st, now)
 	b := make([]byte, 0, 512)
 	b = append(b, '{')
 	b = appendField(b, "accountId", acct)
@@ -57,12 +57,12 @@ func (e *EC2) serveIdentity(w http.ResponseWriter, r *http.Request, st *ec2State
 
 // serveIAMInfo answers iam/info. It exists only while a role is served, and
 // reports a fake instance profile in the profile's account when known.
-func (e *EC2) serveIAMInfo(w http.ResponseWriter, r *http.Request, st *ec2State) {
+func (e *EC2) serveIAMInfo(w http.ResponseWriter, r *http.Request, st *ec2State, now time.Time) {
 	if st.s.Profile == "" {
 		e.notFound(w, r)
 		return
 	}
-	acct, updated := e.account(r.Context(), st)
+	acct, updated := e.account(r.Context(), st, now)
 	b := make([]byte, 0, 256)
 	b = append(b, '{')
 	b = appendField(b, "Code", "Success")
@@ -76,14 +76,13 @@ func (e *EC2) serveIAMInfo(w http.ResponseWriter, r *http.Request, st *ec2State)
 // account returns the served profile's account and when its credentials
 // were obtained, falling back to defaultAccount and now: these pages do not
 // depend on the credentials being available.
-func (e *EC2) account(ctx context.Context, st *ec2State) (string, time.Time) {
-	now := e.now()
+func (e *EC2) account(ctx context.Context, st *ec2State, now time.Time) (string, time.Time) {
 	if st.s.Profile == "" {
 		return defaultAccount, now
 	}
 	ctx, cancel := context.WithTimeout(ctx, accountWait)
 	defer cancel()
-	c, err := e.src.Credentials(ctx, st.s.Profile)
+	c, err := e.src.Credentials(ctx, st.s.Profile, now)
 	if err != nil {
 		return defaultAccount, now
 	}

@@ -166,7 +166,7 @@ func TestEC2SourceFailures(t *testing.T) {
 			t.Run(tt.name+path, func(t *testing.T) {
 				var vends atomic.Int32
 				e := NewEC2(tt.src, ec2Settings(), Options{Logger: quietOpts.Logger,
-					OnVend: func(*http.Request, string, Credentials) { vends.Add(1) }})
+					OnVend: func(*http.Request, string, Credentials, time.Time) { vends.Add(1) }})
 				e.now = newClock().Now
 				w := get(t, e, path)
 				body := w.Body.String()
@@ -195,7 +195,7 @@ func TestEC2SourceFailures(t *testing.T) {
 func TestEC2CredentialRotation(t *testing.T) {
 	var mu sync.Mutex
 	cur := testCreds()
-	src := SourceFunc(func(context.Context, string) (Credentials, error) {
+	src := SourceFunc(func(context.Context, string, time.Time) (Credentials, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		return cur, nil
@@ -228,7 +228,7 @@ func TestEC2OnVend(t *testing.T) {
 	var mu sync.Mutex
 	var got []vend
 	e := NewEC2(staticSource(testCreds(), "dev"), ec2Settings(), Options{Logger: quietOpts.Logger,
-		OnVend: func(r *http.Request, profile string, c Credentials) {
+		OnVend: func(r *http.Request, profile string, c Credentials, _ time.Time) {
 			mu.Lock()
 			got = append(got, vend{profile, c.AccessKeyID})
 			mu.Unlock()
@@ -443,7 +443,7 @@ func TestEC2IAMInfo(t *testing.T) {
 // A Source stuck waiting for STS must not hold up pages that do not need
 // credentials.
 func TestEC2IdentityDoesNotBlock(t *testing.T) {
-	block := SourceFunc(func(ctx context.Context, _ string) (Credentials, error) {
+	block := SourceFunc(func(ctx context.Context, _ string, _ time.Time) (Credentials, error) {
 		<-ctx.Done()
 		return Credentials{}, ctx.Err()
 	})
@@ -560,7 +560,7 @@ func TestEC2ContentLength(t *testing.T) {
 // A role replaced by a reload keeps answering (unlisted) while it is in
 // Also, with its own credentials.
 func TestEC2AlsoRoles(t *testing.T) {
-	src := SourceFunc(func(_ context.Context, p string) (Credentials, error) {
+	src := SourceFunc(func(_ context.Context, p string, _ time.Time) (Credentials, error) {
 		c := testCreds()
 		switch p {
 		case "old":

@@ -107,7 +107,7 @@ func (e *ECS) serve(w http.ResponseWriter, r *http.Request, st *ecsState, profil
 	doc := cache.get(c, now, renderECS)
 	writeDoc(w, r, http.StatusOK, hdrJSON, doc.length, doc.body)
 	if e.opts.OnVend != nil {
-		e.opts.OnVend(r, profile, c)
+		e.opts.OnVend(r, profile, c, now)
 	}
 	logDebug(e.opts.Logger, r, "ecs credentials served", http.StatusOK,
 		slog.String("profile", profile), slog.String("access_key_id", c.AccessKeyID))

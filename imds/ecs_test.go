@@ -21,7 +21,7 @@ func ecsSettings() ECSSettings {
 // perProfileSource gives each profile its own access key so tests can tell
 // which profile was served.
 func perProfileSource(profiles ...string) Source {
-	return SourceFunc(func(_ context.Context, p string) (Credentials, error) {
+	return SourceFunc(func(_ context.Context, p string, _ time.Time) (Credentials, error) {
 		for _, q := range profiles {
 			if p == q {
 				c := testCreds()
@@ -221,7 +221,7 @@ func TestECSSourceFailures(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			vended := false
 			e := NewECS(tc.src, ecsSettings(), Options{Logger: quietOpts.Logger,
-				OnVend: func(*http.Request, string, Credentials) { vended = true }})
+				OnVend: func(*http.Request, string, Credentials, time.Time) { vended = true }})
 			e.now = newClock().Now
 			m := checkECSError(t, serve(e, ecsReq("GET", "/creds", ecsToken)), 503)
 			if !strings.Contains(m["message"], tc.want) {
@@ -238,7 +238,7 @@ func TestECSOnVendAndUpdate(t *testing.T) {
 	var mu sync.Mutex
 	var vends []string
 	e := NewECS(perProfileSource("dev", "prod", "ci", "new"), ecsSettings(), Options{Logger: quietOpts.Logger,
-		OnVend: func(_ *http.Request, p string, c Credentials) {
+		OnVend: func(_ *http.Request, p string, c Credentials, _ time.Time) {
 			mu.Lock()
 			vends = append(vends, p+"="+c.AccessKeyID)
 			mu.Unlock()

@@ -52,7 +52,7 @@ func testCreds() Credentials {
 
 // staticSource serves c for the profiles listed, ErrUnknownProfile otherwise.
 func staticSource(c Credentials, profiles ...string) Source {
-	return SourceFunc(func(_ context.Context, profile string) (Credentials, error) {
+	return SourceFunc(func(_ context.Context, profile string, _ time.Time) (Credentials, error) {
 		for _, p := range profiles {
 			if p == profile {
 				return c, nil
@@ -63,7 +63,7 @@ func staticSource(c Credentials, profiles ...string) Source {
 }
 
 func errSource(err error) Source {
-	return SourceFunc(func(context.Context, string) (Credentials, error) { return Credentials{}, err })
+	return SourceFunc(func(context.Context, string, time.Time) (Credentials, error) { return Credentials{}, err })
 }
 
 var quietOpts = Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"time"
 )
 
 // EC2Settings is the part of the EC2 face that a config reload may change.
@@ -51,7 +52,7 @@ type Policy struct {
 
 // VendFunc is told of every credential document served, for the audit log.
 // It must not block; it must never log the secret or the token.
-type VendFunc func(r *http.Request, profile string, c Credentials)
+type VendFunc func(r *http.Request, profile string, c Credentials, now time.Time)
 
 // Options are fixed for the life of a handler.
 type Options struct {

@@ -171,7 +171,7 @@ func ecsProvider(url, tok string) *endpointcreds.Provider {
 func TestSDKECS(t *testing.T) {
 	dev, prod := liveCreds("ASIALIVEECSDEV000001"), liveCreds("ASIALIVEECSPROD00001")
 	prod.AccountID = "210987654321"
-	src := SourceFunc(func(_ context.Context, p string) (Credentials, error) {
+	src := SourceFunc(func(_ context.Context, p string, _ time.Time) (Credentials, error) {
 		switch p {
 		case "dev":
 			return dev, nil
@@ -199,7 +199,7 @@ func TestSDKECS(t *testing.T) {
 // Go v2 decodes {code, message} only for Content-Type application/json: the
 // error must reach the user as ours, not as an opaque status.
 func TestSDKECSErrors(t *testing.T) {
-	src := SourceFunc(func(_ context.Context, p string) (Credentials, error) {
+	src := SourceFunc(func(_ context.Context, p string, _ time.Time) (Credentials, error) {
 		if p == "prod" {
 			return Credentials{}, &UnavailableError{Profile: p, Message: "run imdsd unlock"}
 		}

@@ -27,17 +27,19 @@ type Credentials struct {
 
 // Source gives the handlers credentials for a profile. Implementations must
 // answer from memory: a handler may wait for a first fetch already in flight
-// (bounded by ctx) but never causes an STS call of its own.
+// (bounded by ctx) but never causes an STS call of its own. now is the
+// request's time (read once per request: the clock is a measurable part of
+// a cached answer); the credentials must be servable at it.
 type Source interface {
-	Credentials(ctx context.Context, profile string) (Credentials, error)
+	Credentials(ctx context.Context, profile string, now time.Time) (Credentials, error)
 }
 
 // SourceFunc adapts a function to Source.
-type SourceFunc func(ctx context.Context, profile string) (Credentials, error)
+type SourceFunc func(ctx context.Context, profile string, now time.Time) (Credentials, error)
 
 // Credentials implements Source.
-func (f SourceFunc) Credentials(ctx context.Context, profile string) (Credentials, error) {
-	return f(ctx, profile)
+func (f SourceFunc) Credentials(ctx context.Context, profile string, now time.Time) (Credentials, error) {
+	return f(ctx, profile, now)
 }
 
 // ErrUnknownProfile is returned by a Source for a profile it does not serve;

@@ -32,7 +32,7 @@ mkdir -p dist
 for arch in $ARCHES; do
   bin="dist/linux-$arch/imdsd"
   echo "build $bin ($VERSION)"
-  CGO_ENABLED=0 GOOS=linux GOARCH="$arch" go build -trimpath \
+  CGO_ENABLED=0 GOOS=linux GOARCH="$arch" go build -tags nethttpomithttp2 -trimpath \
     -ldflags "-s -w -X main.version=$VERSION" -o "$bin" ./cmd/imdsd
   for fmt in deb rpm; do
     IMDSD_BINARY="$bin" GOARCH="$arch" VERSION="$pkgver" \

@@ -40,6 +40,7 @@ func main() {
 }
 
 func run(cfg string, after, window time.Duration, cpu, heap, level string) error {
+	daemon.TuneGC() // as imdsd serve
 	lv := new(slog.LevelVar)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
 	d, err := daemon.New(daemon.Options{ConfigPath: cfg, Demo: demo, Logger: log, LogLevel: lv, LogLevelFlag: level})

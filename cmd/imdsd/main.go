@@ -60,6 +60,7 @@ Without --config, the config is read from $XDG_CONFIG_HOME/imdsd/config.toml
 no AWS account is needed: generated dummy credentials are served.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			daemon.TuneGC()
 			level := new(slog.LevelVar)
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			d, err := daemon.New(daemon.Options{ConfigPath: cfgPath, Demo: demo, Logger: log, LogLevel: level, LogLevelFlag: logLevel})

@@ -18,7 +18,7 @@ class Imdsd < Formula
 
   def install
     ENV["CGO_ENABLED"] = "0"
-    system "go", "build", *std_go_args(ldflags: "-s -w -X main.version=#{version}"), "./cmd/imdsd"
+    system "go", "build", *std_go_args(ldflags: "-s -w -X main.version=#{version}", tags: "nethttpomithttp2"), "./cmd/imdsd"
     pkgshare.install "packaging/config.toml" => "system-config.toml"
     doc.install "docs/service.md"
   end

@@ -182,7 +182,7 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
 fi
 
 log "== building imdsd, fakests and the Go clients"
-(cd "$ROOT" && go build -o "$BIN/imdsd" ./cmd/imdsd && go build -o "$BIN/fakests" ./test/fakests/cmd/fakests) ||
+(cd "$ROOT" && go build -tags nethttpomithttp2 -o "$BIN/imdsd" ./cmd/imdsd && go build -o "$BIN/fakests" ./test/fakests/cmd/fakests) ||
   die "building imdsd/fakests failed"
 (cd "$HERE/goclients" && go build -o "$BIN/" ./...) || die "building the Go clients failed"
 

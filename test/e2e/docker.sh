@@ -92,7 +92,7 @@ IMDS_PORT=$(free_port) && ECS_PORT=$(free_port) || fatal "setup: no free port"
 
 WORK=$(mktemp -d /tmp/imdsd-e2e-docker.XXXXXX)
 mkdir -p "$WORK/client" "$WORK/relay" "$WORK/home/.aws"
-out=$(CGO_ENABLED=0 go build -trimpath -o "$WORK/imdsd" ./cmd/imdsd 2>&1 &&
+out=$(CGO_ENABLED=0 go build -tags nethttpomithttp2 -trimpath -o "$WORK/imdsd" ./cmd/imdsd 2>&1 &&
 	CGO_ENABLED=0 go build -trimpath -o "$WORK/fakests" ./test/fakests/cmd/fakests 2>&1 &&
 	CGO_ENABLED=0 go build -trimpath -o "$WORK/client/client" ./test/e2e/dockerclient 2>&1) ||
 	fatal "setup: go build" "$out"

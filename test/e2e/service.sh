@@ -52,7 +52,7 @@ WORK=$(mktemp -d /tmp/imdsd-e2e.XXXXXX)
 on_exit "rm -rf '$WORK'"
 out=$(make package 2>&1) || fatal "setup: make package" "$out"
 DEB=$(ls -t dist/imdsd_*_"$(go env GOARCH)".deb | head -1)
-out=$(CGO_ENABLED=0 go build -trimpath -o "$WORK/imdsd" ./cmd/imdsd 2>&1 &&
+out=$(CGO_ENABLED=0 go build -tags nethttpomithttp2 -trimpath -o "$WORK/imdsd" ./cmd/imdsd 2>&1 &&
 	CGO_ENABLED=0 go build -trimpath -o "$WORK/fakests" ./test/fakests/cmd/fakests 2>&1) ||
 	fatal "setup: go build" "$out"
 pass "setup: built $DEB, the bare binary and fakests"

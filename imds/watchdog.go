@@ -1,0 +1,180 @@
+package imds
+
+import (
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Limits bound how long a connection may stay in each phase. A connection
+// over its limit is closed within about a tick of it, never before.
+type Limits struct {
+	// Header: from accept, or from the first byte after an idle spell, to
+	// the end of the request headers (slowloris).
+	Header time.Duration
+	// Active: from the end of the headers to the end of the response,
+	// body and handler included (stuck handlers, clients that do not read).
+	Active time.Duration
+	// Idle: between requests on a keep-alive connection.
+	Idle time.Duration
+}
+
+// Phases of a connection. They live in the low two bits of wconn.state;
+// the rest counts transitions, so the sweeper can tell a connection that
+// stayed in a phase from one that left it and came back.
+const (
+	phaseHeader uint64 = iota
+	phaseActive
+	phaseIdle
+	phaseBits = 2
+	phaseMask = 1<<phaseBits - 1
+)
+
+var phaseNames = [...]string{"header", "active", "idle"}
+
+// watchdog closes connections that stay in a phase longer than its limit.
+// The request path only stores a word per transition; all timekeeping is
+// the sweeper's, which counts the sweeps a connection spends unchanged.
+// The sweeper runs only while there are connections, so an idle daemon
+// has no timer.
+type watchdog struct {
+	lim    Limits
+	tick   time.Duration
+	sweeps [3]int // by phase: unchanged sweeps before closing
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	conns   map[*wconn]struct{}
+	running bool
+}
+
+func newWatchdog(lim Limits, tick time.Duration, log *slog.Logger) *watchdog {
+	wd := &watchdog{lim: lim, tick: tick, log: log, conns: map[*wconn]struct{}{}}
+	for p, d := range [...]time.Duration{lim.Header, lim.Active, lim.Idle} {
+		// Seen unchanged n sweeps running means at least n ticks in the
+		// phase; ceil so that no connection is closed early.
+		wd.sweeps[p] = max(1, int((d+tick-1)/tick))
+	}
+	return wd
+}
+
+// wconn is an accepted connection under the watchdog.
+type wconn struct {
+	net.Conn
+	wd    *watchdog
+	state atomic.Uint64 // transitions<<phaseBits | phase
+	// The sweeper's own bookkeeping, under wd.mu.
+	seen      uint64
+	unchanged int
+	// value is ConnValue's: the requests of one HTTP/1.1 connection are
+	// served one at a time, by one goroutine.
+	value any
+}
+
+// enter records a move to phase p. Transitions of one connection never
+// run concurrently: net/http orders its hooks and reads.
+func (c *wconn) enter(p uint64) {
+	s := c.state.Load()
+	c.state.Store((s&^phaseMask + 1<<phaseBits) | p)
+}
+
+// Read marks the start of a request when bytes arrive on an idle
+// connection; net/http itself says nothing until the headers are in.
+func (c *wconn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 && c.state.Load()&phaseMask == phaseIdle {
+		c.enter(phaseHeader)
+	}
+	return n, err
+}
+
+// CloseWrite keeps net/http's lingering close for TCP connections.
+func (c *wconn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+type watchedListener struct {
+	net.Listener
+	wd *watchdog
+}
+
+func (l watchedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	// seen starts at a value no state has, so a connection accepted just
+	// before a sweep is not counted as unchanged through it.
+	wc := &wconn{Conn: c, wd: l.wd, seen: ^uint64(0)}
+	l.wd.add(wc)
+	return wc, nil
+}
+
+func (wd *watchdog) add(c *wconn) {
+	wd.mu.Lock()
+	defer wd.mu.Unlock()
+	wd.conns[c] = struct{}{}
+	if !wd.running {
+		wd.running = true
+		go wd.sweep()
+	}
+}
+
+// connState is the http.Server's ConnState hook.
+func (wd *watchdog) connState(nc net.Conn, st http.ConnState) {
+	c, ok := nc.(*wconn)
+	if !ok {
+		return
+	}
+	switch st {
+	case http.StateActive:
+		c.enter(phaseActive)
+	case http.StateIdle:
+		c.enter(phaseIdle)
+	case http.StateClosed, http.StateHijacked:
+		wd.mu.Lock()
+		delete(wd.conns, c)
+		wd.mu.Unlock()
+	}
+}
+
+func (wd *watchdog) sweep() {
+	var expired []*wconn
+	for {
+		// Sleep, not a Ticker: a delayed sweep must not be followed by a
+		// buffered tick at once, or n sweeps could span less than n ticks.
+		time.Sleep(wd.tick)
+		expired = expired[:0]
+		wd.mu.Lock()
+		if len(wd.conns) == 0 {
+			wd.running = false
+			wd.mu.Unlock()
+			return
+		}
+		for c := range wd.conns {
+			s := c.state.Load()
+			if s != c.seen {
+				c.seen, c.unchanged = s, 0
+				continue
+			}
+			if c.unchanged++; c.unchanged >= wd.sweeps[s&phaseMask] {
+				delete(wd.conns, c)
+				expired = append(expired, c)
+			}
+		}
+		wd.mu.Unlock()
+		for _, c := range expired {
+			p := c.seen & phaseMask
+			wd.log.Debug("connection closed: over its time limit",
+				"remote", c.RemoteAddr().String(), "phase", phaseNames[p],
+				"limit", [...]time.Duration{wd.lim.Header, wd.lim.Active, wd.lim.Idle}[p])
+			c.Conn.Close()
+		}
+	}
+}
