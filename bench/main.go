@@ -426,6 +426,6 @@ func environment(ctx context.Context, root string) []string {
 		"load average at start: " + strings.Join(strings.Fields(string(load))[:3], " "),
 		"date: " + time.Now().UTC().Format(time.RFC3339),
 		// Both built alike; each with its own runtime defaults (GOGC unset).
-		"builds: -tags nethttpomithttp2 -trimpath -ldflags '-s -w', CGO off; imdsd runs with its own GOGC (150, daemon/gc.go), the reference with Go's (100)",
+		"builds: -tags nethttpomithttp2 -trimpath -ldflags '-s -w', CGO off; imdsd runs with its own GOGC (daemon/gc.go), the reference with Go's default",
 	}
 }
