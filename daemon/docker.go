@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"net/netip"
@@ -59,24 +60,63 @@ func (d *Daemon) updatePolicies() {
 	d.ecsGuard.Update(ecs)
 }
 
-// watchBridges follows docker networks as they come and go.
-func (d *Daemon) watchBridges(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
+// watchBridges follows docker networks as they come and go: it rescans
+// when the kernel reports an interface or address change (a new network
+// is several changes in a row: link, up, address, so it waits for them to
+// settle), and polls only where no such reports can be had.
+func (d *Daemon) watchBridges(ctx context.Context, poll time.Duration) {
+	var tick <-chan time.Time
+	pollInstead := func(err error) {
+		d.log.Warn("no interface change notifications; polling for docker networks", "every", poll, "err", err)
+		t := time.NewTicker(poll)
+		context.AfterFunc(ctx, func() { t.Stop() })
+		tick = t.C
+	}
+	changes, err := linkChanges(ctx)
+	if err != nil {
+		pollInstead(err)
+	}
+	// A network that came up before the subscription began.
+	d.rescanBridges()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-tick:
+		case _, ok := <-changes:
+			if !ok {
+				if ctx.Err() != nil {
+					return
+				}
+				changes = nil
+				pollInstead(errors.New("the netlink socket failed"))
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(bridgeSettle):
+			}
 		}
-		now := dockerBridges()
-		d.mu.Lock()
-		if !slices.Equal(now, d.bridges) {
-			d.log.Info("docker networks changed; clients from them are accepted", "networks", now)
-			d.bridges = now
-			d.updatePolicies()
-		}
-		d.mu.Unlock()
+		d.rescanBridges()
+	}
+}
+
+// bridgeSettle is how long a burst of interface changes may last before
+// the scan that follows it.
+const bridgeSettle = 50 * time.Millisecond
+
+// rescanBridges reads the docker networks now and, when they changed,
+// gives the listeners' policies the new set.
+func (d *Daemon) rescanBridges() {
+	d.bridgeScans.Add(1)
+	now := dockerBridges()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !slices.Equal(now, d.bridges) {
+		d.log.Info("docker networks changed; clients from them are accepted", "networks", now)
+		d.bridges = now
+		d.updatePolicies()
 	}
 }
 

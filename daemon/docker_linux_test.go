@@ -73,3 +73,43 @@ func TestDockerBridgeClientsAccepted(t *testing.T) {
 		t.Fatalf("with docker = false a bridge client got %d, want 403", code)
 	}
 }
+
+// Docker networks are followed from the kernel's interface events: an idle
+// machine causes no scans at all (the daemon used to poll every 2 s), and
+// a new bridge is picked up at once. The second half needs root.
+func TestBridgeWatchIsEventDriven(t *testing.T) {
+	e := startEnv(t, envOptions{})
+	waitFor(t, 2*time.Second, func() bool { return e.d.bridgeScans.Load() >= 1 }, "no initial scan of docker networks")
+	time.Sleep(100 * time.Millisecond)
+	n := e.d.bridgeScans.Load()
+	time.Sleep(2500 * time.Millisecond)
+	if m := e.d.bridgeScans.Load(); m != n {
+		t.Fatalf("%d scans of docker networks in 2.5 s with no interface change; want none", m-n)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the rest needs root to create a bridge")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs iproute2")
+	}
+	const ifname, bridgeNet = "br-imdsdevent", "10.213.9.1/24"
+	exec.Command("ip", "link", "del", ifname).Run()
+	for _, args := range [][]string{{"link", "add", ifname, "type", "bridge"}, {"addr", "add", bridgeNet, "dev", ifname}} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Skipf("ip %v: %v %s", args, err, out)
+		}
+	}
+	t.Cleanup(func() { exec.Command("ip", "link", "del", ifname).Run() })
+	t0 := time.Now()
+	waitFor(t, 2*time.Second, func() bool {
+		e.d.mu.Lock()
+		defer e.d.mu.Unlock()
+		for _, p := range e.d.bridges {
+			if p.String() == "10.213.9.0/24" {
+				return true
+			}
+		}
+		return false
+	}, "a new docker bridge was not seen within 2 s")
+	t.Logf("new bridge seen after %v", time.Since(t0).Round(time.Millisecond))
+}
