@@ -46,19 +46,35 @@ type vendEntry struct {
 	count    atomic.Int64
 	last     atomic.Int64 // unix nanos
 	retired  atomic.Bool  // dropped from entries: a connection's memory of it is stale
-	logged   int64        // count already logged (auditor goroutine only)
+	// unflushed: counted into since the last flush looked (set on the
+	// request path at most once per flush, which then wakes the auditor).
+	unflushed atomic.Bool
+	logged    int64 // count already logged (auditor goroutine only)
 
-	idMu      sync.Mutex // id is completed by the auditor, read by sessions
-	id        Identity
-	identDone bool
+	idMu       sync.Mutex // id is completed by the auditor, read by sessions
+	id         Identity
+	identTries int
+}
+
+// identifyTries: the fresh notice, and one retry at the next flush.
+const identifyTries = 2
+
+// lookAgain: identify has a try left that could find the process.
+func (e *vendEntry) lookAgain() bool {
+	e.idMu.Lock()
+	defer e.idMu.Unlock()
+	return e.identTries < identifyTries && e.id.UID >= 0 && e.id.PID == 0 && e.id.inode != "" && e.id.inode != "0"
 }
 
 type auditor struct {
 	log     *slog.Logger
 	entries sync.Map // vendKey -> *vendEntry
 	fresh   chan *vendEntry
+	wake    chan struct{} // a repeat was counted into a flushed entry
 	dropped atomic.Int64
 	flush   time.Duration
+	idle    time.Duration // an entry unused this long is retired
+	flushes atomic.Int64  // for tests
 
 	mu     sync.Mutex
 	closed []Consumer // consumers that went idle, newest last (bounded)
@@ -74,7 +90,7 @@ const (
 )
 
 func newAuditor(log *slog.Logger) *auditor {
-	return &auditor{log: log, fresh: make(chan *vendEntry, 1024), flush: auditFlush, procs: &procIndex{}, containers: newContainers()}
+	return &auditor{log: log, fresh: make(chan *vendEntry, 1024), wake: make(chan struct{}, 1), flush: auditFlush, idle: auditIdle, procs: &procIndex{}, containers: newContainers()}
 }
 
 // vend returns the hook for one face. It runs on the request path.
@@ -85,16 +101,14 @@ func (a *auditor) vend(face string) imds.VendFunc {
 		slot := imds.ConnValue(r)
 		if slot != nil {
 			if e, ok := (*slot).(*vendEntry); ok && e.key.face == face && e.key.profile == profile && e.key.akid == c.AccessKeyID && !e.retired.Load() {
-				e.count.Add(1)
-				e.last.Store(now.UnixNano())
+				a.repeat(e, now)
 				return
 			}
 		}
 		k := vendKey{face: face, client: r.RemoteAddr, profile: profile, akid: c.AccessKeyID}
 		if v, ok := a.entries.Load(k); ok {
 			e := v.(*vendEntry)
-			e.count.Add(1)
-			e.last.Store(now.UnixNano())
+			a.repeat(e, now)
 			if slot != nil {
 				*slot = e
 			}
@@ -111,7 +125,7 @@ func (a *auditor) vend(face string) imds.VendFunc {
 		e.count.Store(1)
 		e.last.Store(now.UnixNano())
 		if v, loaded := a.entries.LoadOrStore(k, e); loaded {
-			v.(*vendEntry).count.Add(1)
+			a.repeat(v.(*vendEntry), now)
 			return
 		}
 		if slot != nil {
@@ -121,12 +135,39 @@ func (a *auditor) vend(face string) imds.VendFunc {
 		case a.fresh <- e:
 		default:
 			a.dropped.Add(1) // identified and logged at the next flush instead
+			a.repeat(e, now)
 		}
 	}
 }
 
+// repeat counts one more vend to a known consumer. The first since a flush
+// wakes the auditor to flush again; later ones only count.
+func (a *auditor) repeat(e *vendEntry, now time.Time) {
+	e.count.Add(1)
+	e.last.Store(now.UnixNano())
+	if !e.unflushed.Load() {
+		e.unflushed.Store(true)
+		select {
+		case a.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// run logs new consumers as they come and flushes counts at most every
+// flush interval, but only when there is something to do: counts to log,
+// a process to look for again, or a consumer due to retire. An imdsd no
+// one asks does not wake up for its audit.
 func (a *auditor) run(stop <-chan struct{}) {
-	t := time.NewTicker(a.flush)
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	var due time.Time // when t fires; zero: not armed
+	arm := func(at time.Time) {
+		if due.IsZero() || at.Before(due) {
+			t.Reset(time.Until(at))
+			due = at
+		}
+	}
 	defer t.Stop()
 	for {
 		select {
@@ -136,22 +177,40 @@ func (a *auditor) run(stop <-chan struct{}) {
 		case e := <-a.fresh:
 			a.identify(e)
 			a.logEntry(e, "credentials vended")
+			// Its retirement, or sooner a second look for its process.
+			at := time.Now().Add(a.idle)
+			if e.lookAgain() {
+				at = time.Now().Add(a.flush)
+			}
+			arm(at)
+		case <-a.wake:
+			arm(time.Now().Add(a.flush))
 		case <-t.C:
-			a.flushAll(false)
+			due = time.Time{}
+			if next := a.flushAll(false); !next.IsZero() {
+				arm(next)
+			}
 		}
 	}
 }
 
-// identify adds the process or container behind the client; a process not
-// found yet (the index is rebuilt at a bounded rate) is looked for again at
-// the next flush.
+// identify adds the process or container behind the client. A process not
+// found at first (the index is rebuilt at a bounded rate, so a burst of
+// new clients may meet one a little old) is looked for once more, at the
+// next flush; after that it has exited (a CLI call takes milliseconds) and
+// its uid is all there is. Looking again at every flush would walk every
+// /proc/*/fd on the machine every 10 s for each such client.
 func (a *auditor) identify(e *vendEntry) {
 	e.idMu.Lock()
-	id, first := e.id, !e.identDone
-	e.identDone = true
+	id, tries := e.id, e.identTries
+	if tries < identifyTries {
+		e.identTries++
+	}
 	e.idMu.Unlock()
 	switch {
-	case id.UID < 0 && first:
+	case tries >= identifyTries:
+		return
+	case id.UID < 0 && tries == 0:
 		// Not a local process: perhaps a container on a docker bridge.
 		if ap, err := netip.ParseAddrPort(e.key.client); err == nil {
 			id.Container = a.containers.lookup(ap.Addr().Unmap())
@@ -182,25 +241,40 @@ func (a *auditor) logEntry(e *vendEntry, msg string) {
 }
 
 // flushAll logs the repeats counted since the last flush and retires idle
-// consumers.
-func (a *auditor) flushAll(final bool) {
-	idleBefore := time.Now().Add(-auditIdle).UnixNano()
+// consumers. It returns when the next flush is needed for what is left
+// (the earliest retirement), zero if nothing is left; counts that arrive
+// meanwhile wake the auditor themselves.
+func (a *auditor) flushAll(final bool) (next time.Time) {
+	a.flushes.Add(1)
+	now := time.Now()
+	idleBefore := now.Add(-a.idle).UnixNano()
 	a.entries.Range(func(k, v any) bool {
 		e := v.(*vendEntry)
-		a.identify(e) // for entries whose fresh notice was dropped
+		e.unflushed.Store(false) // before the count is read: a vend after it wakes a new flush
+		a.identify(e)            // for entries whose fresh notice was dropped
 		a.logEntry(e, "credentials vended")
-		if final || e.last.Load() < idleBefore {
-			e.retired.Store(true)
-			a.entries.Delete(k)
-			a.mu.Lock()
-			a.closed = append(a.closed, e.consumer())
-			if len(a.closed) > auditRecent {
-				a.closed = a.closed[len(a.closed)-auditRecent:]
+		last := e.last.Load()
+		if !final && last >= idleBefore {
+			at := time.Unix(0, last).Add(a.idle) // its retirement
+			if e.lookAgain() {
+				at = now.Add(a.flush)
 			}
-			a.mu.Unlock()
+			if next.IsZero() || at.Before(next) {
+				next = at
+			}
+			return true
 		}
+		e.retired.Store(true)
+		a.entries.Delete(k)
+		a.mu.Lock()
+		a.closed = append(a.closed, e.consumer())
+		if len(a.closed) > auditRecent {
+			a.closed = a.closed[len(a.closed)-auditRecent:]
+		}
+		a.mu.Unlock()
 		return true
 	})
+	return next
 }
 
 // Consumer summarises one client of a profile.
@@ -291,6 +365,7 @@ func hostOnly(addr string) string {
 type procIndex struct {
 	byInode map[string]procInfo
 	built   time.Time
+	walks   int // for tests
 }
 
 type procInfo struct {
@@ -306,6 +381,7 @@ func (p *procIndex) lookup(inode string) (int, string) {
 		return 0, ""
 	}
 	p.byInode, p.built = socketProcesses(), time.Now()
+	p.walks++
 	pi := p.byInode[inode]
 	return pi.pid, pi.comm
 }

@@ -129,3 +129,65 @@ func keepAliveVends(t *testing.T, vend imds.VendFunc, creds map[string]imds.Cred
 		conns[string(body)] = s.conn
 	}
 }
+
+// A client that is gone before its process was found (a CLI call that took
+// milliseconds) is looked for at its first vend and once more at the next
+// flush, not at every flush until it retires: each look walks every
+// /proc/*/fd on the machine.
+func TestGoneClientIsLookedForTwice(t *testing.T) {
+	a := newAuditor(quiet)
+	vend := a.vend("imds")
+	vend(vendRequest("127.0.0.1:40000"), "dev", imds.Credentials{AccessKeyID: "ASIAFAKE0000000001", Expires: time.Now().Add(time.Hour)}, time.Now())
+	var e *vendEntry
+	a.entries.Range(func(_, v any) bool { e = v.(*vendEntry); return false })
+	// As if the socket had been found owned by uid 0 and the process had
+	// exited since: an inode no process holds.
+	e.id = Identity{UID: 0, inode: "4294967295"}
+	a.identify(<-a.fresh)
+	for range 5 {
+		a.procs.built = time.Time{} // the rate limit is not what stops it
+		a.flushAll(false)
+	}
+	if a.procs.walks != identifyTries {
+		t.Fatalf("the process table was walked %d times for one gone client; want %d", a.procs.walks, identifyTries)
+	}
+	if got := e.consumer().Who; got != "uid 0 at 127.0.0.1" {
+		t.Errorf("consumer %q, want it named by uid and address", got)
+	}
+}
+
+// The audit wakes only when it has something to do: to log counts after a
+// repeat, and to retire a consumer once it has been idle long enough. In
+// between, and once every consumer is retired, it does not wake at all.
+func TestAuditWakesOnlyWhenNeeded(t *testing.T) {
+	a := newAuditor(quiet)
+	a.flush, a.idle = 50*time.Millisecond, 600*time.Millisecond
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { a.run(stop); close(done) }()
+	defer func() { close(stop); <-done }()
+	vend := a.vend("imds")
+	r := vendRequest("127.0.0.1:40000") // no such socket: nothing to look for again
+	c := imds.Credentials{AccessKeyID: "ASIAFAKE0000000001", Expires: time.Now().Add(time.Hour)}
+	vend(r, "dev", c, time.Now())
+	time.Sleep(300 * time.Millisecond)
+	if n := a.flushes.Load(); n != 0 {
+		t.Fatalf("%d flushes after one vend with nothing to log; want none before its retirement", n)
+	}
+	vend(r, "dev", c, time.Now()) // a repeat: its count is to be logged
+	waitFor(t, 2*time.Second, func() bool { return a.flushes.Load() >= 1 }, "a repeat was not flushed")
+	waitFor(t, 3*time.Second, func() bool {
+		n := 0
+		a.entries.Range(func(any, any) bool { n++; return true })
+		return n == 0
+	}, "an idle consumer was not retired")
+	got := a.sessions()
+	if len(got) != 1 || got[0].Requests != 2 {
+		t.Fatalf("sessions after retirement: %+v, want one consumer with 2 requests", got)
+	}
+	n := a.flushes.Load()
+	time.Sleep(400 * time.Millisecond)
+	if m := a.flushes.Load(); m != n {
+		t.Errorf("%d flushes with no consumer left; want none", m-n)
+	}
+}
