@@ -83,6 +83,9 @@ type broker struct {
 	wake   chan struct{}
 	cancel context.CancelFunc
 	done   chan struct{}
+	// first is the fetch start began; its end is when this profile's
+	// start has settled.
+	first *attempt
 }
 
 func newBroker(profile string, fetch fetchFunc, opt brokerOptions, log *slog.Logger) *broker {
@@ -103,8 +106,21 @@ func (b *broker) start(ctx context.Context) {
 	ctx, b.cancel = context.WithCancel(ctx)
 	b.mu.Lock()
 	b.inflight = &attempt{done: make(chan struct{})}
+	b.first = b.inflight
 	b.mu.Unlock()
 	go b.loop(ctx)
+}
+
+// started is closed when the first fetch has ended, well or not.
+func (b *broker) started() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.first == nil { // not started: nothing to wait for
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	return b.first.done
 }
 
 // stop ends the loop and drops the cached credentials from memory.

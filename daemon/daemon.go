@@ -97,9 +97,12 @@ type Daemon struct {
 	locked atomic.Bool
 	// bridges are the docker networks seen; the policies in force.
 	bridges              []netip.Prefix
+	bridgeScans          atomic.Int64 // for tests: an idle daemon scans nothing
 	ec2Policy, ecsPolicy imds.Policy
 
 	ready chan struct{}
+	// trimmed is closed once the start's memory was given back.
+	trimmed chan struct{}
 }
 
 type reloadResult struct {
@@ -121,7 +124,7 @@ func New(opt Options) (*Daemon, error) {
 	if opt.switchGrace == 0 {
 		opt.switchGrace = 10 * time.Second
 	}
-	d := &Daemon{opt: opt, log: opt.Logger, ready: make(chan struct{}), listeners: map[string]*listener{}, retiring: map[string]*time.Timer{},
+	d := &Daemon{opt: opt, log: opt.Logger, ready: make(chan struct{}), trimmed: make(chan struct{}), listeners: map[string]*listener{}, retiring: map[string]*time.Timer{},
 		mfa: newMFAStore(), sessionName: defaultSessionName(), instanceID: instanceID(), started: time.Now()}
 	if opt.AWSFiles != nil {
 		d.files = *opt.AWSFiles
@@ -211,6 +214,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	defer ctl.close()
 	close(d.ready)
+	go d.releaseWhenSettled(runCtx)
 
 	stopSignals := d.watchSignals(runCtx)
 	defer stopSignals()
