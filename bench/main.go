@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -45,6 +46,7 @@ type options struct {
 	cold     int
 	startups int
 	churn    time.Duration
+	idle     time.Duration
 	out      string
 	keep     bool
 }
@@ -58,11 +60,12 @@ func main() {
 	flag.IntVar(&o.cold, "cold", 500, "cold SDK resolutions per server")
 	flag.IntVar(&o.startups, "startups", 5, "daemon starts timed")
 	flag.DurationVar(&o.churn, "churn", 10*time.Second, "token churn duration")
+	flag.DurationVar(&o.idle, "idle", 130*time.Second, "how long a fresh daemon is left idle at the end (past Go's 2-minute forced GC)")
 	flag.StringVar(&o.out, "out", "", "also write the report to this file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs, configs)")
 	flag.Parse()
-	if o.runs < 1 || o.dur < time.Second || o.cold < 10 || o.startups < 1 || o.churn < time.Second {
-		fmt.Fprintln(os.Stderr, "bench: -runs >= 1, -d >= 1s, -cold >= 10, -startups >= 1, -churn >= 1s")
+	if o.runs < 1 || o.dur < time.Second || o.cold < 10 || o.startups < 1 || o.churn < time.Second || o.idle < time.Second {
+		fmt.Fprintln(os.Stderr, "bench: -runs >= 1, -d >= 1s, -cold >= 10, -startups >= 1, -churn >= 1s, -idle >= 1s")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -88,6 +91,11 @@ type results struct {
 	wrkOrder              []string
 	coldImdsd, coldRef    []time.Duration
 	idle, load            rss
+	idleKept              rss // IMDSD_TRIM=0: the start's memory kept
+	longIdle              rss
+	idleSwitches          int64 // context switches during the long idle
+	refIdleSwitches       int64
+	afterRelease          [2]time.Duration // first and second GET after it
 	churn1, churn2        rss
 	churnPeak             float64
 	refIdle, refLoad      rss
@@ -156,6 +164,22 @@ func run(ctx context.Context, o options) (string, error) {
 	if r.stsCold, r.stsWarm, err = stsRoundTrip(ctx, sts.url, 20); err != nil {
 		return "", err
 	}
+	// The same start with the start's memory kept (IMDSD_TRIM=0), first:
+	// releasing evicts the binary from the page cache, which would change
+	// what a later start maps.
+	kept, err := ps.start("imdsd kept", append(env, "IMDSD_TRIM=0"), io.Discard, io.Discard, bins["imdsd"], "serve")
+	if err != nil {
+		return "", err
+	}
+	if _, _, err := awaitFirstCredential(imdsURL, time.Now()); err != nil {
+		return "", fmt.Errorf("start with IMDSD_TRIM=0: %w", err)
+	}
+	time.Sleep(time.Second)
+	if r.idleKept, err = kept.rss(); err != nil {
+		return "", err
+	}
+	kept.stop()
+
 	var daemon *proc
 	for i := range o.startups {
 		if daemon != nil {
@@ -289,6 +313,45 @@ func run(ctx context.Context, o options) (string, error) {
 	}
 	r.loadSTSCalls = sts.log.settled("") - loadCalls
 	r.loadSeconds = time.Since(loadStart).Seconds()
+
+	// Left alone: a fresh daemon serves its first credential and is then
+	// idle past Go's forced GC; what it holds then, and how often it woke.
+	daemon.stop()
+	progress("a fresh daemon idle for %v", o.idle)
+	idler, err := ps.start("imdsd idle", env, io.Discard, io.Discard, bins["imdsd"], "serve")
+	if err != nil {
+		return "", err
+	}
+	if _, _, err := awaitFirstCredential(imdsURL, time.Now()); err != nil {
+		return "", fmt.Errorf("idle start: %w", err)
+	}
+	time.Sleep(time.Second) // past the release
+	c := httpClient()
+	idleTok, err := putToken(c, imdsURL) // tokens are the issuing process's
+	if err != nil {
+		return "", err
+	}
+	for i := range r.afterRelease {
+		t0 := time.Now()
+		if code, _, _, err := getDoc(c, imdsURL+credPath, "X-aws-ec2-metadata-token", idleTok); err != nil || code != http.StatusOK {
+			return "", fmt.Errorf("GET after the release: %d %v", code, err)
+		}
+		r.afterRelease[i] = time.Since(t0)
+	}
+	c.CloseIdleConnections()
+	time.Sleep(time.Second)
+	sw0, err1 := idler.switches()
+	rsw0, err2 := ref.switches()
+	time.Sleep(o.idle)
+	sw1, err3 := idler.switches()
+	rsw1, err4 := ref.switches()
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return "", err
+	}
+	r.idleSwitches, r.refIdleSwitches = sw1-sw0, rsw1-rsw0
+	if r.longIdle, err = idler.rss(); err != nil {
+		return "", err
+	}
 	return r.report(o), nil
 }
 

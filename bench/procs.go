@@ -105,6 +105,31 @@ func (p *proc) rss() (rss, error) {
 	return r, nil
 }
 
+// switches counts the context switches of all the process's threads so
+// far (voluntary and not): each is a wake-up, or a preemption of one.
+func (p *proc) switches() (int64, error) {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", p.cmd.Process.Pid))
+	if err != nil || len(tasks) == 0 {
+		return 0, fmt.Errorf("no threads of %s in /proc", p.name)
+	}
+	var n int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue // a thread that just ended
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			for _, key := range []string{"voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"} {
+				if rest, ok := strings.CutPrefix(line, key); ok {
+					v, _ := strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
+					n += v
+				}
+			}
+		}
+	}
+	return n, nil
+}
+
 // cpu is the process's user+system CPU time so far, from /proc/PID/stat.
 func (p *proc) cpu() (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))

@@ -82,7 +82,16 @@ func (r *results) report(o options) string {
 	p("| cold SDK resolution, p99 | %s | %s | %.2f | | |\n", ms(c99), ms(r99), float64(c99)/float64(r99))
 
 	mib := func(v rss) string { return fmt.Sprintf("%.1f MiB (anon %.1f)", v.total, v.anon) }
-	p("| RSS idle after start (VmRSS; anon = heap and stacks, the rest is the binary's shared file pages) | %s | %s | | <= %.0f MiB | %s |\n", mib(r.idle), mib(r.refIdle), targetIdleRSS, met(r.idle.total <= targetIdleRSS))
+	p("| RSS idle, 1 s after the first credential (VmRSS; anon = heap and stacks, the rest is the binary's file pages) | %s | %s | | <= %.0f MiB | %s |\n", mib(r.idle), mib(r.refIdle), targetIdleRSS, met(r.idle.total <= targetIdleRSS))
+	p("| the same with the start's memory kept (IMDSD_TRIM=0) | %s | | | | |\n", mib(r.idleKept))
+	gc := ""
+	if o.idle > 2*time.Minute {
+		gc = ", past Go's 2-minute forced GC"
+	}
+	p("| RSS after %v idle (a fresh daemon, after two credential GETs%s) | %s | | | <= %.0f MiB | %s |\n", o.idle, gc, mib(r.longIdle), targetIdleRSS, met(r.longIdle.total <= targetIdleRSS))
+	perMin := func(n int64) float64 { return float64(n) / o.idle.Minutes() }
+	p("| wake-ups while idle: context switches per minute, all threads | %.1f | %.1f | | | |\n", perMin(r.idleSwitches), perMin(r.refIdleSwitches))
+	p("| first credential GET after the start's memory was released (its pages fault back in), then the next | %s, %s | | | | |\n", ms(r.afterRelease[0]), ms(r.afterRelease[1]))
 	p("| RSS after the load above | %s | %s | | | |\n", mib(r.load), mib(r.refLoad))
 	g1, g2 := r.churn1.total-r.load.total, r.churn2.total-r.churn1.total
 	p("| RSS after %v of token churn (%.0f PUT/s), then after %v more; peak during | %s, %s; peak %.1f MiB | | %+.1f, %+.1f MiB | no growth beyond noise (%.0f MiB) | %s |\n",
