@@ -41,6 +41,11 @@ func pageOutExecutable() error {
 	if !ok {
 		return errors.New("no inode for /proc/self/exe")
 	}
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(int(exe.Fd()), &fs); err == nil && remoteFS(int64(fs.Type)) {
+		// Every page that comes back would cross the network.
+		return fmt.Errorf("the binary is on a network filesystem (type %#x)", fs.Type)
+	}
 	maps, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
 		return err
@@ -68,6 +73,16 @@ func pageOutExecutable() error {
 		}
 	}
 	return nil
+}
+
+// remoteFS: filesystems where a page fault is a network round trip.
+func remoteFS(typ int64) bool {
+	switch typ {
+	case unix.NFS_SUPER_MAGIC, unix.SMB_SUPER_MAGIC, unix.SMB2_SUPER_MAGIC, unix.CIFS_SUPER_MAGIC,
+		unix.CEPH_SUPER_MAGIC, unix.FUSE_SUPER_MAGIC, unix.V9FS_MAGIC:
+		return true
+	}
+	return false
 }
 
 // exeRanges picks the read-only mappings of the file dev:inode out of a
