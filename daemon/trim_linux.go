@@ -113,13 +113,16 @@ func madvise(r [2]uintptr, advice int) error {
 }
 
 // residentKiB is this process's VmRSS, 0 if unknown (logs only).
-func residentKiB() int64 {
+func residentKiB() int64 { return statusKiB("VmRSS:") }
+
+// statusKiB reads one "Key: N kB" line of /proc/self/status; 0 if absent.
+func statusKiB(key string) int64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, key); ok {
 			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return n
 		}
