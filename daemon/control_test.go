@@ -13,6 +13,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/imdsd/imdsd/internal/audit"
+	"github.com/imdsd/imdsd/internal/control"
 	"github.com/imdsd/imdsd/test/fakests"
 )
 
@@ -51,7 +53,7 @@ func TestStatusShowsWhatIsServedWithoutSecrets(t *testing.T) {
 }
 
 func TestControlUnreachableSaysHowToStart(t *testing.T) {
-	_, err := NewClient(t.TempDir() + "/none.sock").Status(context.Background())
+	_, err := control.NewClient(t.TempDir() + "/none.sock").Status(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "imdsd serve") {
 		t.Fatalf("got %v", err)
 	}
@@ -64,12 +66,12 @@ func TestLockDropsEverythingUntilUnlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := *e.d.brokers.Load()
+	old := e.d.gen.Load().brokers
 	if _, err := e.client().Lock(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for n, b := range old {
-		if b.cur.Load() != nil {
+		if b.State().AccessKeyID != "" {
 			t.Fatalf("profile %s still holds credentials after lock", n)
 		}
 	}
@@ -87,7 +89,7 @@ func TestLockDropsEverythingUntilUnlock(t *testing.T) {
 		t.Fatal("imdsd creds served while locked")
 	}
 	// A reload while locked must not bring credentials back.
-	must(t, e.d.Reload())
+	must(t, e.d.Reload(context.Background()))
 	if _, err := e.ec2Creds(ctx); err == nil {
 		t.Fatal("credentials served after a reload while locked")
 	}
@@ -135,8 +137,8 @@ func TestUseSwitchesAndPersists(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d2.cfg.Profile != "ops" {
-		t.Fatalf("after restart the profile is %s", d2.cfg.Profile)
+	if d2.gen.Load().cfg.Profile != "ops" {
+		t.Fatalf("after restart the profile is %s", d2.gen.Load().cfg.Profile)
 	}
 }
 
@@ -183,7 +185,7 @@ time.sleep(1)`
 		t.Fatalf("python client: %v %s", err, out)
 	}
 	pid := cmd.Process.Pid
-	var found *Consumer
+	var found *audit.Consumer
 	waitFor(t, 3*time.Second, func() bool {
 		cs, err := e.client().Sessions(context.Background())
 		if err != nil {
@@ -247,7 +249,7 @@ func TestMFAFlow(t *testing.T) {
 	}
 	// Refreshes reuse the MFA session: no new code, no new GetSessionToken.
 	gst := e.sts.CallCount("GetSessionToken")
-	e.d.refreshAll()
+	e.d.Refresh()
 	waitFor(t, 3*time.Second, func() bool {
 		c2, err := e.ecsCreds(ctx, "/role/admin")
 		return err == nil && c2.AccessKeyID != c.AccessKeyID
@@ -273,7 +275,7 @@ duration = "30m"`,
 	})
 	e.sts.AddRole(mfaRole, fakests.RoleOptions{TrustedPrincipals: []string{userARN}, RequireMFA: true})
 	e.sts.SetMFA(mfaSerial, "123456")
-	e.d.refreshAll()
+	e.d.Refresh()
 	var c aws.Credentials
 	waitFor(t, 3*time.Second, func() bool {
 		var err error

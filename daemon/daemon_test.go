@@ -99,7 +99,7 @@ func TestConcurrentFirstRequestsMakeOneSTSCall(t *testing.T) {
 	before := e.sts.CallCount("AssumeRole")
 	// A changed profile gets a new broker, whose first fetch sees the delay.
 	writeAtomic(t, e.awsCfg, strings.Replace(readFile(t, e.awsCfg), "region = eu-west-2", "region = eu-west-3", 1))
-	must(t, e.d.Reload())
+	must(t, e.d.Reload(context.Background()))
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 200)
@@ -172,7 +172,7 @@ func TestSTSErrorsBecomeActionableMessages(t *testing.T) {
 			}
 			// Change the profile so a fresh fetch happens under the fault.
 			writeAtomic(t, e.awsCfg, strings.Replace(readFile(t, e.awsCfg), "region = eu-west-2", "region = eu-west-3", 1))
-			must(t, e.d.Reload())
+			must(t, e.d.Reload(context.Background()))
 			tok := e.imdsToken()
 			code, body := e.get(e.imdsURL+"/latest/meta-data/iam/security-credentials/dev", map[string]string{"X-aws-ec2-metadata-token": tok})
 			if code < 500 || strings.Contains(body, "Success") {
@@ -203,7 +203,7 @@ func TestServedCredentialsSurviveSTSOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.sts.SetFault(fakests.Fault{Mode: fakests.Fault500})
-	e.d.refreshAll()
+	e.d.Refresh()
 	time.Sleep(300 * time.Millisecond)
 	c2, err := e.ec2Creds(context.Background())
 	if err != nil {
@@ -221,7 +221,7 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 	e := startEnv(t, envOptions{tune: func(o *Options) { o.broker.FetchTimeout = 10 * time.Second }})
 	e.sts.SetFault(fakests.Fault{Delay: 500 * time.Millisecond})
 	writeAtomic(t, e.awsCfg, strings.Replace(readFile(t, e.awsCfg), "region = eu-west-2", "region = eu-west-3", 1))
-	must(t, e.d.Reload())
+	must(t, e.d.Reload(context.Background()))
 	type result struct {
 		code int
 		err  error

@@ -32,7 +32,7 @@ func TestDockerBridgeClientsAccepted(t *testing.T) {
 	e := startEnv(t, envOptions{tune: func(o *Options) {}})
 	// Listen on every address so a bridge client can connect at all.
 	writeAtomic(t, e.cfgPath, strings.Replace(readFile(t, e.cfgPath), "[ecs]\nlisten = [\"127.0.0.1:0\"]", "[ecs]\nlisten = [\"0.0.0.0:0\"]", 1))
-	must(t, e.d.Reload())
+	must(t, e.d.Reload(context.Background()))
 	var port string
 	for _, a := range e.d.Addrs()["ecs"] {
 		if strings.HasPrefix(a, "0.0.0.0:") || strings.HasPrefix(a, "[::]:") {
@@ -68,7 +68,7 @@ func TestDockerBridgeClientsAccepted(t *testing.T) {
 		t.Fatalf("a client from a non-docker network got %d, want 403", code)
 	}
 	writeAtomic(t, e.cfgPath, strings.Replace(readFile(t, e.cfgPath), "[ecs]\n", "[ecs]\ndocker = false\n", 1))
-	must(t, e.d.Reload())
+	must(t, e.d.Reload(context.Background()))
 	if code := get(bridgeIP, otherIP); code != http.StatusForbidden {
 		t.Fatalf("with docker = false a bridge client got %d, want 403", code)
 	}

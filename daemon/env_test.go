@@ -22,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/imdsd/imdsd/config"
+	"github.com/imdsd/imdsd/internal/broker"
+	"github.com/imdsd/imdsd/internal/control"
 	"github.com/imdsd/imdsd/test/fakests"
 )
 
@@ -134,7 +136,7 @@ func startEnv(t *testing.T, o envOptions) *testEnv {
 		Debounce:   50 * time.Millisecond,
 	}
 	opt.HTTPClient = loopbackOnlyHTTP
-	opt.broker = brokerOptions{BackoffBase: 50 * time.Millisecond, BackoffCap: 200 * time.Millisecond}
+	opt.broker = broker.Options{BackoffBase: 50 * time.Millisecond, BackoffCap: 200 * time.Millisecond}
 	if o.tune != nil {
 		o.tune(&opt)
 	}
@@ -184,7 +186,7 @@ token_file = %q
 
 func (e *testEnv) socket() string { return filepath.Join(e.dir, "imdsd", "control.sock") }
 
-func (e *testEnv) client() *Client { return NewClient(e.socket()) }
+func (e *testEnv) client() *control.Client { return control.NewClient(e.socket()) }
 
 func (e *testEnv) stop() {
 	if e.cancel == nil {

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
 
 	"github.com/imdsd/imdsd/config"
+	"github.com/imdsd/imdsd/internal/clientenv"
+	"github.com/imdsd/imdsd/internal/relay"
 )
 
 func freePort(t *testing.T) string {
@@ -53,7 +55,7 @@ listen = ["127.0.0.1:0"]`, `[imds]
 listen = ["`+imdsAddr+`"]`, 1), `[ecs]
 listen = ["127.0.0.1:0"]`, `[ecs]
 listen = ["`+ecsAddr+`"]`, 1))
-	must(t, e.d.Reload())
+	must(t, e.d.Reload(context.Background()))
 	cfg, err := config.Load(e.cfgPath)
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +66,7 @@ listen = ["`+ecsAddr+`"]`, 1))
 		{"", "AWS_EC2_METADATA_SERVICE_ENDPOINT=http://" + imdsAddr + "/", "dev"},
 		{"ops", "AWS_CONTAINER_CREDENTIALS_FULL_URI=http://" + ecsAddr + "/role/ops", "ops"},
 	} {
-		out, err := Env(cfg, EnvOptions{Profile: tc.profile})
+		out, err := clientenv.Render(cfg, clientenv.Options{Profile: tc.profile})
 		if err != nil || !strings.Contains(out, tc.wantIn) {
 			t.Fatalf("env --profile %q: %v\n%s", tc.profile, err, out)
 		}
@@ -87,10 +89,10 @@ listen = ["`+ecsAddr+`"]`, 1))
 			}
 		})
 	}
-	if _, err := Env(cfg, EnvOptions{Profile: "qa"}); err == nil || !strings.Contains(err.Error(), "ecs.profiles") {
+	if _, err := clientenv.Render(cfg, clientenv.Options{Profile: "qa"}); err == nil || !strings.Contains(err.Error(), "ecs.profiles") {
 		t.Fatalf("unserved profile: %v", err)
 	}
-	if _, err := Env(cfg, EnvOptions{Docker: true}); err == nil || !strings.Contains(err.Error(), "service install") {
+	if _, err := clientenv.Render(cfg, clientenv.Options{Docker: true}); err == nil || !strings.Contains(err.Error(), "service install") {
 		t.Fatalf("docker with loopback listeners: %v", err)
 	}
 }
@@ -110,15 +112,15 @@ profiles = ["ops"]
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := Env(cfg, EnvOptions{Docker: true, Profile: "ops"})
+	out, err := clientenv.Render(cfg, clientenv.Options{Docker: true, Profile: "ops"})
 	if err != nil || strings.TrimSpace(out) != "-e AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/role/ops -e AWS_CONTAINER_AUTHORIZATION_TOKEN=TOKEN-FAKE-123" {
 		t.Fatalf("docker flags: %v %q", err, out)
 	}
-	out, err = Env(cfg, EnvOptions{Compose: true, Profile: "ops"})
+	out, err = clientenv.Render(cfg, clientenv.Options{Compose: true, Profile: "ops"})
 	if err != nil || out != "environment:\n  AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: \"/role/ops\"\n  AWS_CONTAINER_AUTHORIZATION_TOKEN: \"TOKEN-FAKE-123\"\n" {
 		t.Fatalf("compose: %v %q", err, out)
 	}
-	out, err = Env(cfg, EnvOptions{})
+	out, err = clientenv.Render(cfg, clientenv.Options{})
 	if err != nil || !strings.Contains(out, "AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:9911/") || !strings.Contains(out, "NO_PROXY") {
 		t.Fatalf("host env prefers loopback: %v %q", err, out)
 	}
@@ -130,7 +132,7 @@ func TestRelayForwardsWithTheToken(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- RunRelay(ctx, RelayOptions{Listen: addr, Upstream: e.ecsURL, Token: e.token, Logger: newTestLogger(e.logs)})
+		done <- relay.Run(ctx, relay.Options{Listen: addr, Upstream: e.ecsURL, Token: e.token, Logger: newTestLogger(e.logs)})
 	}()
 	defer func() { cancel(); <-done }()
 	waitFor(t, 2*time.Second, func() bool {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/imdsd/imdsd/internal/broker"
 	"github.com/imdsd/imdsd/test/fakests"
 )
 
@@ -335,7 +336,7 @@ func shortLived(t *testing.T, e *testEnv, life time.Duration) credDoc {
 	}
 	first := serve(func(credDoc) bool { return true })
 	e.sts.SetCredentialLifetime(life)
-	e.d.refreshAll()
+	e.d.Refresh()
 	return serve(func(d credDoc) bool {
 		return d.AccessKeyID != first.AccessKeyID && d.Expiration.Before(time.Now().Add(life+time.Second))
 	})
@@ -349,7 +350,7 @@ func faultEnv(t *testing.T, httpTimeout, fetchTimeout time.Duration) (*testEnv, 
 	rec := &stsRecorder{inner: loopbackOnlyHTTP.WithTimeout(httpTimeout)}
 	e := startEnv(t, envOptions{tune: func(o *Options) {
 		o.HTTPClient = rec
-		o.broker = brokerOptions{
+		o.broker = broker.Options{
 			BackoffBase:  faultBackoffBase,
 			BackoffCap:   faultBackoffCap,
 			FetchTimeout: fetchTimeout,
@@ -392,7 +393,7 @@ func TestFaultOutageLongerThanCredentialLife(t *testing.T) {
 			e.sts.SetFault(tc.fault)
 			// Refresh at once (as `imdsd refresh` would), so the outage
 			// holds several attempts, not only the half-life one.
-			e.d.refreshAll()
+			e.d.Refresh()
 			p := startProber(e, 10*time.Millisecond)
 			stopSDK := make(chan struct{})
 			sdkDone := sdkLoop(e, 50*time.Millisecond, stopSDK)
@@ -529,7 +530,7 @@ func TestFaultSlowSTSDoesNotDelayClients(t *testing.T) {
 	stopSDK := make(chan struct{})
 	sdkDone := sdkLoop(e, 50*time.Millisecond, stopSDK)
 	start := time.Now()
-	e.d.refreshAll()
+	e.d.Refresh()
 
 	var fresh time.Time
 	for deadline := start.Add(4 * time.Second); time.Now().Before(deadline) && fresh.IsZero(); {
@@ -585,7 +586,7 @@ func TestFaultBackoffIsJitteredGrowingAndCapped(t *testing.T) {
 	}
 	n0 := e.sts.CallCount("")
 	e.sts.SetFault(fakests.Fault{Mode: fakests.FaultAccessDenied})
-	e.d.refreshAll()
+	e.d.Refresh()
 	const want = 10 // calls, so 9 gaps: 100, 200, then 7 at the 400 ms cap
 	deadline := time.Now().Add(6 * time.Second)
 	for e.sts.CallCount("") < n0+want && time.Now().Before(deadline) {
@@ -647,7 +648,7 @@ func TestFaultFetchTimeoutBoundsHungSTSCall(t *testing.T) {
 		}
 	}
 	e.sts.SetFault(fakests.Fault{Mode: fakests.FaultHang})
-	e.d.refreshAll()
+	e.d.Refresh()
 	time.Sleep(4 * fetchTimeout) // several attempts cut off while STS hangs
 	clearAt := time.Now()
 	e.sts.SetFault(fakests.Fault{})

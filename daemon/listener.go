@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/imdsd/imdsd/imds"
+	"github.com/imdsd/imdsd/internal/hostnet"
 )
 
 // listener is one bound address of one face ("imds" or "ecs").
@@ -24,7 +25,7 @@ type listener struct {
 }
 
 func listen(face, addr string, h http.Handler, log *slog.Logger) (*listener, error) {
-	release, err := linkLocal.acquire(addr, log)
+	release, err := hostnet.AcquireLinkLocal(addr, log)
 	if err != nil {
 		return nil, fmt.Errorf("%s.listen %q: %w", face, addr, err)
 	}

@@ -34,7 +34,7 @@ credential_process = /bin/sh -c 'printf "{\"Version\":1,\"AccessKeyId\":\"` + ba
 	})
 	e.sts.AddRole(extRole, fakests.RoleOptions{TrustedPrincipals: []string{userARN}, ExternalID: "ext-42"})
 	e.sts.AddRole(chainRole, fakests.RoleOptions{TrustedPrincipals: []string{devRole}})
-	e.d.refreshAll()
+	e.d.Refresh()
 	ctx := context.Background()
 
 	get := func(profile string) fakests.Issued {

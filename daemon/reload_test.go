@@ -246,7 +246,7 @@ func TestReloadKeepsUnchangedProfilesAndDropsRemoved(t *testing.T) {
 	// Change dev only (its role), and add an unrelated comment: ops must
 	// keep its cached credentials and cause no STS call.
 	writeAtomic(t, e.awsCfg, "# edited\n"+strings.Replace(readFile(t, e.awsCfg), "role_arn = "+devRole, "role_arn = "+qaRole, 1))
-	must(t, e.d.Reload())
+	must(t, e.d.Reload(context.Background()))
 	dev2, err := e.ecsCreds(ctx, "/creds")
 	if err != nil {
 		t.Fatal(err)
@@ -271,25 +271,25 @@ func TestReloadKeepsUnchangedProfilesAndDropsRemoved(t *testing.T) {
 	// Several reloads with nothing changed: no STS call at all.
 	before = e.sts.CallCount("")
 	for range 5 {
-		must(t, e.d.Reload())
+		must(t, e.d.Reload(context.Background()))
 	}
 	if n := e.sts.CallCount("") - before; n != 0 {
 		t.Fatalf("%d STS calls across no-op reloads", n)
 	}
 
 	// Remove ops from imdsd's config: 404 and its credentials dropped.
-	b := (*e.d.brokers.Load())["ops"]
+	b := e.d.gen.Load().brokers["ops"]
 	e.writeConfig("", "")
-	must(t, e.d.Reload())
+	must(t, e.d.Reload(context.Background()))
 	if code, _ := e.get(e.ecsURL+"/role/ops", map[string]string{"Authorization": e.token}); code != http.StatusNotFound {
 		t.Fatalf("removed profile: %d, want 404", code)
 	}
-	waitFor(t, time.Second, func() bool { return b.cur.Load() == nil }, "removed profile's credentials still in memory")
+	waitFor(t, time.Second, func() bool { return b.State().AccessKeyID == "" }, "removed profile's credentials still in memory")
 
 	// Remove dev from ~/.aws/config: it stops being served too.
 	// (After a short recheck, so a file caught mid-rewrite drops nothing.)
 	writeAtomic(t, e.awsCfg, strings.Replace(readFile(t, e.awsCfg), "[profile dev]", "[profile gone]", 1))
-	must(t, e.d.Reload())
+	must(t, e.d.Reload(context.Background()))
 	waitFor(t, time.Second, func() bool {
 		code, _ := e.get(e.ecsURL+"/creds", map[string]string{"Authorization": e.token})
 		return code == http.StatusNotFound
@@ -313,7 +313,7 @@ func TestInvalidReloadKeepsLastGood(t *testing.T) {
 		},
 	} {
 		edit()
-		err := e.d.Reload()
+		err := e.d.Reload(context.Background())
 		if err == nil {
 			t.Fatalf("%s: reload accepted", name)
 		}
@@ -327,7 +327,7 @@ func TestInvalidReloadKeepsLastGood(t *testing.T) {
 	}
 	// The errors point at the file and line.
 	writeAtomic(t, e.awsCfg, strings.Replace(baseAWSConfig, devRole, "arn:aws:iam::1:role/x", 1))
-	err = e.d.Reload()
+	err = e.d.Reload(context.Background())
 	if err == nil || !strings.Contains(err.Error(), e.awsCfg+":5") || !strings.Contains(err.Error(), "role_arn") {
 		t.Fatalf("bad role_arn error %v; want %s:5 and the key", err, e.awsCfg)
 	}
@@ -339,7 +339,7 @@ func TestListenerChangeRebindsWithoutTouchingOthers(t *testing.T) {
 	oldECS := e.ecsURL
 	// Move ECS to a new port; IMDS keeps its listener (and its tokens).
 	writeAtomic(t, e.cfgPath, strings.Replace(readFile(t, e.cfgPath), "[ecs]\nlisten = [\"127.0.0.1:0\"]", "[ecs]\nlisten = [\"127.0.0.1:0\", \"[::1]:0\"]", 1))
-	must(t, e.d.Reload())
+	must(t, e.d.Reload(context.Background()))
 	addrs := e.d.Addrs()
 	if len(addrs["ecs"]) != 2 || len(addrs["imds"]) != 1 || "http://"+addrs["imds"][0] != e.imdsURL {
 		t.Fatalf("after reload listeners %v", addrs)
@@ -379,8 +379,8 @@ func tail(s string, n int) string {
 // nothing, not even settings applied to the brokers kept.
 func TestFailedReloadLeavesRunningBrokersUntouched(t *testing.T) {
 	e := startEnv(t, envOptions{})
-	b := (*e.d.brokers.Load())["dev"]
-	before := b.opt.RefreshBefore
+	b := e.d.gen.Load().brokers["dev"]
+	before := b.State().RefreshBefore
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -388,16 +388,14 @@ func TestFailedReloadLeavesRunningBrokersUntouched(t *testing.T) {
 	defer busy.Close()
 	e.writeConfig(`refresh_before = "2h"`, "")
 	writeAtomic(t, e.cfgPath, strings.Replace(readFile(t, e.cfgPath), "[ecs]\nlisten = [\"127.0.0.1:0\"]", "[ecs]\nlisten = [\"127.0.0.1:0\", \""+busy.Addr().String()+"\"]", 1))
-	if err := e.d.Reload(); err == nil || !strings.Contains(err.Error(), "ecs.listen") {
+	if err := e.d.Reload(context.Background()); err == nil || !strings.Contains(err.Error(), "ecs.listen") {
 		t.Fatalf("reload onto a busy port: %v", err)
 	}
-	b.mu.Lock()
-	after := b.opt.RefreshBefore
-	b.mu.Unlock()
+	after := b.State().RefreshBefore
 	if after != before {
 		t.Fatalf("a rejected reload set refresh_before %v on a running broker (was %v)", after, before)
 	}
-	if e.d.cfg.RefreshBefore == 2*time.Hour {
+	if e.d.gen.Load().cfg.RefreshBefore == 2*time.Hour {
 		t.Fatal("a rejected reload became the running config")
 	}
 }

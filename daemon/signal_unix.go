@@ -10,20 +10,20 @@ import (
 )
 
 // watchSignals reloads on SIGHUP, the usual way to ask a daemon to re-read
-// its files.
-func (d *Daemon) watchSignals(ctx context.Context) (stop func()) {
+// its files, until ctx is done.
+func (d *Daemon) watchSignals(ctx context.Context) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGHUP)
-	go func() {
+	d.spawn(func() {
+		defer signal.Stop(ch)
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-ch:
 				d.log.Info("SIGHUP: reloading")
-				_ = d.Reload() // Reload logs its own outcome
+				_ = d.Reload(ctx) // Reload logs its own outcome
 			}
 		}
-	}()
-	return func() { signal.Stop(ch) }
+	})
 }

@@ -5,4 +5,4 @@ package daemon
 import "context"
 
 // Windows has no SIGHUP; file watching and the control socket reload.
-func (d *Daemon) watchSignals(ctx context.Context) (stop func()) { return func() {} }
+func (d *Daemon) watchSignals(ctx context.Context) {}

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,19 +15,16 @@ import (
 
 // Use switches the profile IMDS serves and persists it in imdsd's config
 // file, so it survives restarts; the reload that follows applies it.
-func (d *Daemon) Use(profile string) error {
-	d.mu.Lock()
+func (d *Daemon) Use(ctx context.Context, profile string) error {
 	path := d.opt.ConfigPath
 	if path == "" {
 		path = config.DefaultPath()
 	}
-	files, demo, runCtx := d.files, d.opt.Demo, d.runCtx
-	d.mu.Unlock()
 	if path == "" {
 		return errors.New("no config file path: the home directory is unknown; run imdsd with --config FILE")
 	}
-	if !demo {
-		if _, err := config.ResolveProfile(runCtx, files, profile); err != nil {
+	if !d.opt.Demo {
+		if _, err := config.ResolveProfile(ctx, d.files, profile); err != nil {
 			return err
 		}
 	}
@@ -51,7 +49,7 @@ func (d *Daemon) Use(profile string) error {
 		return err
 	}
 	d.log.Info("switched the IMDS profile", "profile", profile, "config", path)
-	return d.Reload()
+	return d.Reload(ctx)
 }
 
 // setTopLevelString sets key = "value" among the top-level lines (before

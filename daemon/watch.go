@@ -9,27 +9,27 @@ import (
 // watchedPaths: imdsd's config, the AWS files and the ECS token file, as
 // actually in use (env overrides included).
 func (d *Daemon) watchedPaths() []string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	path := d.opt.ConfigPath
 	if path == "" {
 		path = config.DefaultPath()
 	}
 	out := []string{config.ExpandHome(path)}
 	out = append(out, d.files.All()...)
-	if d.cfg != nil && d.cfg.ECS.TokenFile != "" {
-		out = append(out, d.cfg.ECS.TokenFile)
+	if tf := d.gen.Load().cfg.ECS.TokenFile; tf != "" {
+		out = append(out, tf)
 	}
 	return out
 }
 
-// startWatcher reloads after each debounced burst of file changes.
-func (d *Daemon) startWatcher(ctx context.Context) (*config.Watcher, error) {
+// startWatcher reloads after each debounced burst of file changes, until
+// ctx is done.
+func (d *Daemon) startWatcher(ctx context.Context) error {
 	w, err := config.NewWatcher(d.watchedPaths(), d.opt.Debounce, d.log)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	go func() {
+	d.spawn(func() {
+		defer w.Close()
 		for {
 			select {
 			case <-ctx.Done():
@@ -39,7 +39,7 @@ func (d *Daemon) startWatcher(ctx context.Context) (*config.Watcher, error) {
 					return
 				}
 				d.log.Debug("files changed", "paths", changed)
-				if d.Reload() == nil {
+				if d.Reload(ctx) == nil {
 					// The config may name a new token file.
 					if err := w.SetPaths(d.watchedPaths()); err != nil {
 						d.log.Warn("updating watched files", "err", err)
@@ -47,6 +47,6 @@ func (d *Daemon) startWatcher(ctx context.Context) (*config.Watcher, error) {
 				}
 			}
 		}
-	}()
-	return w, nil
+	})
+	return nil
 }

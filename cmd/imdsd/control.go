@@ -12,13 +12,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/imdsd/imdsd/daemon"
+	"github.com/imdsd/imdsd/internal/control"
 )
 
 // The commands that talk to a running daemon over its control socket.
-func init() {
-	extraCommands = append(extraCommands, newStatus, newMFA, newUse, newLock, newUnlock, newCreds, newSessions, newReload, newRefresh)
-}
 
 type socketFlags struct{ config, socket string }
 
@@ -27,11 +24,11 @@ func (f *socketFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.socket, "socket", "", "control socket (default: control_socket from the config, or $IMDSD_SOCKET)")
 }
 
-func (f *socketFlags) client() *daemon.Client {
+func (f *socketFlags) client() *control.Client {
 	if f.socket != "" {
-		return daemon.NewClient(f.socket)
+		return control.NewClient(f.socket)
 	}
-	return daemon.NewClient(daemon.ControlSocketFor(f.config))
+	return control.NewClient(control.SocketFor(f.config))
 }
 
 func printJSON(v any) error {
@@ -119,7 +116,7 @@ func newUse() *cobra.Command {
 }
 
 // simpleCmd is a command that makes one call and prints one line.
-func simpleCmd(use, short, done string, call func(context.Context, *daemon.Client) error) func() *cobra.Command {
+func simpleCmd(use, short, done string, call func(context.Context, *control.Client) error) func() *cobra.Command {
 	return func() *cobra.Command {
 		var f socketFlags
 		cmd := &cobra.Command{
@@ -142,13 +139,13 @@ func simpleCmd(use, short, done string, call func(context.Context, *daemon.Clien
 var (
 	newLock = simpleCmd("lock", "Drop every cached credential at once and refuse to serve until unlock",
 		"locked: every credential was dropped from memory; clients get 503 until `imdsd unlock`",
-		func(ctx context.Context, c *daemon.Client) error { _, err := c.Lock(ctx); return err })
+		func(ctx context.Context, c *control.Client) error { _, err := c.Lock(ctx); return err })
 	newUnlock = simpleCmd("unlock", "Serve again after lock (profiles fetch new credentials)", "unlocked",
-		func(ctx context.Context, c *daemon.Client) error { _, err := c.Unlock(ctx); return err })
+		func(ctx context.Context, c *control.Client) error { _, err := c.Unlock(ctx); return err })
 	newReload = simpleCmd("reload", "Re-read the config and AWS files now (as SIGHUP does)", "reloaded",
-		func(ctx context.Context, c *daemon.Client) error { _, err := c.Reload(ctx); return err })
+		func(ctx context.Context, c *control.Client) error { _, err := c.Reload(ctx); return err })
 	newRefresh = simpleCmd("refresh", "Fetch new credentials for every profile now (cached ones keep serving meanwhile)", "refresh requested",
-		func(ctx context.Context, c *daemon.Client) error { return c.Refresh(ctx) })
+		func(ctx context.Context, c *control.Client) error { return c.Refresh(ctx) })
 )
 
 func newCreds() *cobra.Command {

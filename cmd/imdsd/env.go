@@ -11,16 +11,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imdsd/imdsd/config"
-	"github.com/imdsd/imdsd/daemon"
+	"github.com/imdsd/imdsd/internal/clientenv"
+	"github.com/imdsd/imdsd/internal/relay"
 )
-
-func init() {
-	extraCommands = append(extraCommands, newEnv, newRelay)
-}
 
 func newEnv() *cobra.Command {
 	var cfgPath string
-	var o daemon.EnvOptions
+	var o clientenv.Options
 	cmd := &cobra.Command{
 		Use:   "env",
 		Short: "Print the settings that point clients at imdsd (shell exports, or docker flags)",
@@ -34,7 +31,7 @@ func newEnv() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out, err := daemon.Env(cfg, o)
+			out, err := clientenv.Render(cfg, o)
 			if err != nil {
 				return err
 			}
@@ -50,7 +47,7 @@ func newEnv() *cobra.Command {
 }
 
 func newRelay() *cobra.Command {
-	var o daemon.RelayOptions
+	var o relay.Options
 	var tokenFile string
 	cmd := &cobra.Command{
 		Use:   "relay",
@@ -71,7 +68,7 @@ AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/role/<profile>. See docs/docker.md.`,
 			o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return daemon.RunRelay(ctx, o)
+			return relay.Run(ctx, o)
 		},
 	}
 	cmd.Flags().StringVar(&o.Listen, "listen", "169.254.170.2:80", "address containers reach")

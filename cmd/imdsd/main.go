@@ -33,16 +33,15 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newServe())
-	for _, c := range extraCommands {
-		root.AddCommand(c())
-	}
+	// Every command, in the order `imdsd help` lists them.
+	root.AddCommand(
+		newServe(),
+		newStatus(), newUse(), newMFA(), newLock(), newUnlock(), newCreds(), newSessions(), newReload(), newRefresh(),
+		newEnv(), newRelay(),
+		newServiceCmd(),
+	)
 	return root
 }
-
-// extraCommands are registered by the other files of this package (one
-// command per file), so commands can be added without touching this one.
-var extraCommands []func() *cobra.Command
 
 func newServe() *cobra.Command {
 	var (

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,12 +11,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imdsd/imdsd/daemon"
+	"github.com/imdsd/imdsd/internal/service"
 )
 
-func init() { extraCommands = append(extraCommands, newServiceCmd) }
-
 func newServiceCmd() *cobra.Command {
-	var o daemon.ServiceOptions
+	var o service.Options
 	cmd := &cobra.Command{
 		Use:   "service",
 		Short: "Install and control imdsd as a system service",
@@ -41,7 +41,7 @@ while it runs. See docs/service.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Out = cmd.OutOrStdout()
-			return daemon.InstallService(o)
+			return service.Install(o)
 		},
 	}
 	install.Flags().StringVarP(&o.ConfigPath, "config", "c", "", "config file the service runs with (default /etc/imdsd/config.toml, written with the system defaults if missing; a --user service: the user's default config)")
@@ -54,7 +54,7 @@ while it runs. See docs/service.md.`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Out = cmd.OutOrStdout()
-			return daemon.UninstallService(o)
+			return service.Uninstall(o)
 		},
 	}
 
@@ -65,7 +65,7 @@ while it runs. See docs/service.md.`,
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				o.Out = cmd.OutOrStdout()
-				return daemon.ControlService(o, action)
+				return service.Control(o, action)
 			},
 		}
 	}
@@ -78,15 +78,15 @@ its config, probing each while it runs. Exit status: 0 running, 3 stopped or
 failed, 4 not installed (as LSB init scripts do).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := daemon.GetServiceStatus(o)
+			st, err := service.GetStatus(o)
 			if err != nil {
 				return err
 			}
 			printServiceStatus(cmd.OutOrStdout(), st)
 			switch st.State {
-			case daemon.ServiceRunning:
+			case service.Running:
 				return nil
-			case daemon.ServiceNotInstalled, daemon.ServiceUnconfigured:
+			case service.NotInstalled, service.Unconfigured:
 				os.Exit(4)
 			}
 			os.Exit(3)
@@ -105,7 +105,13 @@ failed, 4 not installed (as LSB init scripts do).`,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			level := new(slog.LevelVar)
-			return daemon.RunService(daemon.Options{ConfigPath: o.ConfigPath, LogLevel: level, LogLevelFlag: logLevel})
+			return service.Run(nil, level, func(ctx context.Context, log *slog.Logger) error {
+				d, err := daemon.New(daemon.Options{ConfigPath: o.ConfigPath, Logger: log, LogLevel: level, LogLevelFlag: logLevel})
+				if err != nil {
+					return err
+				}
+				return d.Run(ctx)
+			})
 		},
 	}
 	runCmd.Flags().StringVarP(&o.ConfigPath, "config", "c", "", "config file")
@@ -119,12 +125,12 @@ failed, 4 not installed (as LSB init scripts do).`,
 	return cmd
 }
 
-func printServiceStatus(w io.Writer, st *daemon.ServiceStatus) {
+func printServiceStatus(w io.Writer, st *service.Status) {
 	fmt.Fprintf(w, "imdsd %s service (%s): %s\n", st.Scope, st.Platform, st.State)
 	switch st.State {
-	case daemon.ServiceNotInstalled:
+	case service.NotInstalled:
 		return
-	case daemon.ServiceUnconfigured:
+	case service.Unconfigured:
 		fmt.Fprintln(w, "  the package's unit has no AWS user yet: sudo imdsd service install --aws-user USER")
 	}
 	if len(st.Files) > 0 {
@@ -144,7 +150,7 @@ func printServiceStatus(w io.Writer, st *daemon.ServiceStatus) {
 	for _, l := range st.Listeners {
 		state := ""
 		switch {
-		case st.State != daemon.ServiceRunning:
+		case st.State != service.Running:
 		case l.Answering:
 			state = "  (answering)"
 		default:

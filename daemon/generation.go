@@ -1,0 +1,318 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/imdsd/imdsd/config"
+	"github.com/imdsd/imdsd/imds"
+	"github.com/imdsd/imdsd/internal/broker"
+)
+
+// A generation is one config in force: never changed once stored in
+// d.gen; a change makes a new one (with).
+type generation struct {
+	cfg *config.Config
+	// profiles are the served profiles as resolved from the AWS files.
+	profiles map[string]*config.Profile
+	// brokers serve credentials per profile (empty while locked).
+	brokers map[string]*broker.Broker
+	// missing: configured profiles not in the AWS files (404 until added).
+	missing []string
+	// vanished: served profiles missing from the AWS files at this load,
+	// kept until a second look confirms they are gone.
+	vanished map[string]bool
+	ecsToken string
+	region   string
+	// also: replaced IMDS roles still answering for the switch grace.
+	also []string
+}
+
+// with returns a copy of g changed by f (maps are shared unless f
+// replaces them).
+func (g *generation) with(f func(*generation)) *generation {
+	n := *g
+	f(&n)
+	return &n
+}
+
+// plan is a validated generation with everything it needs made ready:
+// brokers built (not started) and new listeners bound (not yet counted).
+// Committing it cannot fail; dropping it costs discard().
+type plan struct {
+	gen     *generation
+	initial bool
+	fresh   []*broker.Broker     // built for this plan, started at commit
+	added   map[string]*listener // bound for this plan
+	want    map[string]bool      // every listener key the config asks for
+	// for the log line
+	addedP, changedP, removedP []string
+}
+
+func (p *plan) discard() {
+	for _, l := range p.added {
+		l.close(time.Second)
+	}
+}
+
+var errFilesChanged = errors.New("the AWS files changed while being loaded")
+
+// makePlan reads and validates everything for cfg against the generation
+// in force (prev) and the listeners bound now. It holds no lock: status,
+// lock and requests go on meanwhile. Only one plan is made at a time.
+func (d *Daemon) makePlan(ctx context.Context, cfg *config.Config, prev *generation, bound map[string]bool, initial, unlock bool) (*plan, error) {
+	names := servedProfiles(cfg)
+	p := &plan{initial: initial, gen: &generation{cfg: cfg, profiles: map[string]*config.Profile{}, vanished: map[string]bool{}}}
+	next := p.gen
+
+	// 1. Resolve profiles (files only, no network). The files are hashed
+	// around resolution and provider building: an edit landing in between
+	// would mean the providers were built from unvalidated text.
+	stamp, err := config.StampFiles(d.files)
+	if err != nil {
+		return nil, err
+	}
+	if !d.opt.Demo {
+		for _, n := range names {
+			rp, err := config.ResolveProfile(ctx, d.files, n)
+			var nf *config.ProfileNotFoundError
+			switch {
+			case errors.As(err, &nf) && !initial && prev.profiles[n] != nil && !prev.vanished[n]:
+				// A served profile vanished: perhaps an editor is halfway
+				// through rewriting the file in place. Keep serving it and
+				// look again shortly; only a second miss removes it.
+				next.profiles[n] = prev.profiles[n]
+				next.vanished[n] = true
+				d.log.Info("profile missing from the AWS files; checking again before dropping it", "profile", n)
+				continue
+			case errors.As(err, &nf):
+				next.missing = append(next.missing, n)
+				d.log.Warn("profile not found; requests for it get 404 until it is added", "profile", n, "err", err)
+				continue
+			case err != nil:
+				return nil, err
+			}
+			next.profiles[n] = rp
+		}
+	}
+
+	// 2. Brokers: keep unchanged profiles (and their cached credentials);
+	// build changed and new ones, started only at commit.
+	old := prev.brokers
+	next.brokers = map[string]*broker.Broker{}
+	for _, n := range names {
+		if slices.Contains(next.missing, n) || (d.locked.Load() && !unlock) {
+			continue
+		}
+		if ob, ok := old[n]; ok && d.sameProfile(prev, next, n) {
+			next.brokers[n] = ob
+			continue
+		}
+		if _, ok := old[n]; ok {
+			p.changedP = append(p.changedP, n)
+		} else {
+			p.addedP = append(p.addedP, n)
+		}
+		b, err := d.newBroker(ctx, n, next.profiles[n], cfg, stamp)
+		if err != nil {
+			return nil, err
+		}
+		next.brokers[n] = b
+		p.fresh = append(p.fresh, b)
+	}
+	for n := range old {
+		if _, ok := next.brokers[n]; !ok {
+			p.removedP = append(p.removedP, n)
+		}
+	}
+	if !d.opt.Demo {
+		if now, err := config.StampFiles(d.files); err != nil {
+			return nil, err
+		} else if now != stamp {
+			return nil, errFilesChanged
+		}
+	}
+
+	// 3. The ECS token.
+	token, created, err := config.EnsureTokenFile(cfg.ECS.TokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("ecs.token_file: %w", err)
+	}
+	if created {
+		d.log.Info("created ECS token file", "path", cfg.ECS.TokenFile)
+	}
+	next.ecsToken = token
+
+	next.region = cfg.Region
+	if next.region == "" {
+		if rp := next.profiles[cfg.Profile]; rp != nil {
+			next.region = rp.Region
+		}
+	}
+	if next.region == "" {
+		next.region = "us-east-1"
+	}
+
+	// 4. Listeners: bind the new ones now, so a bind failure leaves the
+	// running set as it was.
+	p.want = map[string]bool{}
+	p.added = map[string]*listener{}
+	for _, f := range []struct {
+		face string
+		list []string
+		h    *imds.Guard
+	}{{"imds", cfg.IMDS.Listen, d.ec2Guard}, {"ecs", cfg.ECS.Listen, d.ecsGuard}} {
+		for _, a := range f.list {
+			k := f.face + "|" + a
+			p.want[k] = true
+			if bound[k] || p.added[k] != nil {
+				continue
+			}
+			l, err := listen(f.face, a, f.h, d.log)
+			if err != nil {
+				p.discard()
+				return nil, err
+			}
+			p.added[k] = l
+		}
+	}
+	return p, nil
+}
+
+// commit puts a plan in force. Called with d.mu held; it does no I/O and
+// cannot fail. What the old generation no longer needs (replaced brokers,
+// removed listeners) is let go of on tracked goroutines.
+func (d *Daemon) commit(p *plan) {
+	prev := d.gen.Load()
+	next := p.gen
+	cfg := next.cfg
+
+	// A replaced IMDS role keeps answering for a grace period: a client
+	// that listed the old name just before the switch still gets its GET.
+	if was := prev.cfg.Profile; !p.initial && was != cfg.Profile && prev.brokers[was] != nil && !slices.Contains(next.missing, was) {
+		d.retire(was)
+	}
+	for n, t := range d.retiring {
+		if n == cfg.Profile || slices.Contains(next.missing, n) || (prev.brokers[n] == nil && next.brokers[n] == nil) {
+			t.Stop()
+			delete(d.retiring, n)
+			continue
+		}
+		if next.brokers[n] == nil {
+			next.brokers[n] = prev.brokers[n]
+			p.removedP = slices.DeleteFunc(p.removedP, func(r string) bool { return r == n })
+		}
+		next.also = append(next.also, n)
+	}
+	if d.locked.Load() {
+		// Locked (and not by a lock older than an unlock's plan): serve
+		// nothing it built.: serve nothing it built.
+		for _, b := range p.fresh {
+			b.Stop()
+		}
+		p.fresh = nil
+		next.brokers = map[string]*broker.Broker{}
+	}
+	for _, b := range prev.brokers {
+		b.SetRefreshBefore(cfg.RefreshBefore)
+	}
+	for _, b := range p.fresh {
+		b.Start(context.Background()) // stopped by Stop, when replaced or at shutdown
+	}
+	d.gen.Store(next)
+	d.pushSettings(next)
+
+	for n, ob := range prev.brokers {
+		if next.brokers[n] != ob {
+			d.spawnLocked(ob.Stop)
+		}
+	}
+	var boundL, closedL []string
+	for k, l := range p.added {
+		d.listeners[k] = l
+		boundL = append(boundL, l.face+" "+l.ln.Addr().String())
+	}
+	for k, l := range d.listeners {
+		if !p.want[k] {
+			closedL = append(closedL, l.face+" "+l.ln.Addr().String())
+			delete(d.listeners, k)
+			d.spawnLocked(func() { l.close(5 * time.Second) })
+		}
+	}
+	d.updatePolicies()
+	if len(next.vanished) > 0 {
+		if d.recheck != nil {
+			d.recheck.Stop()
+		}
+		d.recheck = time.AfterFunc(vanishRecheck, func() {
+			d.spawn(func() { _ = d.Reload(context.Background()) })
+		})
+	}
+	d.setLogLevel(cfg)
+
+	if p.initial {
+		d.log.Info("serving", "config", cfg.DisplayPath(), "imds_profile", cfg.Profile, "ecs_profiles", cfg.ECS.Profiles, "listeners", boundL, "region", next.region, "demo", d.opt.Demo)
+	} else {
+		d.log.Info("reloaded", "profiles_added", p.addedP, "profiles_changed", p.changedP, "profiles_removed", p.removedP, "listeners_bound", boundL, "listeners_closed", closedL, "imds_profile", cfg.Profile)
+	}
+}
+
+// vanishRecheck is how long a profile that disappeared from the AWS files
+// keeps being served before a second look removes it.
+const vanishRecheck = 300 * time.Millisecond
+
+// pushSettings gives the HTTP faces what g serves. Called with d.mu held.
+func (d *Daemon) pushSettings(g *generation) {
+	d.ec2.Update(imds.EC2Settings{Profile: g.cfg.Profile, Region: g.region, TokensRequired: g.cfg.IMDS.TokensRequired, InstanceID: d.instanceID, Also: g.also})
+	d.ecs.Update(imds.ECSSettings{DefaultProfile: g.cfg.Profile, Profiles: g.cfg.ECS.Profiles, Token: g.ecsToken})
+}
+
+// spawnLocked is spawn for callers holding d.mu.
+func (d *Daemon) spawnLocked(f func()) {
+	if !d.running {
+		f()
+		return
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		f()
+	}()
+}
+
+// sameProfile: unchanged AWS settings and imdsd settings for the profile,
+// so its cached credentials stay valid.
+func (d *Daemon) sameProfile(prev, next *generation, name string) bool {
+	if !reflect.DeepEqual(prev.cfg.ProfileOptions(name), next.cfg.ProfileOptions(name)) {
+		return false
+	}
+	if d.opt.Demo {
+		return true
+	}
+	op, np := prev.profiles[name], next.profiles[name]
+	return op != nil && np != nil && op.Fingerprint == np.Fingerprint
+}
+
+func (d *Daemon) newBroker(ctx context.Context, name string, p *config.Profile, cfg *config.Config, stamp [32]byte) (*broker.Broker, error) {
+	bo := d.opt.broker
+	bo.RefreshBefore = cfg.RefreshBefore
+	if d.opt.Demo {
+		return broker.NewDemo(name, bo, d.log), nil
+	}
+	return broker.NewSTS(ctx, p, broker.STSOptions{Files: d.files, SessionName: d.sessionName, HTTPClient: d.opt.HTTPClient, Opts: cfg.ProfileOptions(name), MFA: d.mfa, Stamp: stamp}, bo, d.log)
+}
+
+// servedProfiles: the IMDS/`/creds` profile first, then the ECS extras.
+func servedProfiles(cfg *config.Config) []string {
+	out := []string{cfg.Profile}
+	for _, p := range cfg.ECS.Profiles {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,9 +1,0 @@
-//go:build !linux && !darwin
-
-package daemon
-
-import "net"
-
-// peerUID: no portable peer credentials here; the socket's file mode is
-// the guard. -1 means unknown.
-func peerUID(net.Conn) (int, error) { return -1, nil }

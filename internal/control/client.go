@@ -1,0 +1,139 @@
+package control
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/imdsd/imdsd/config"
+	"github.com/imdsd/imdsd/internal/audit"
+)
+
+// Client talks to a running daemon over its control socket.
+type Client struct {
+	Socket string
+	hc     *http.Client
+}
+
+// SocketFor finds the socket the CLI should use: $IMDSD_SOCKET, else
+// the control_socket of the config file (configPath, or the default one),
+// else the default path.
+func SocketFor(configPath string) string {
+	if s := os.Getenv("IMDSD_SOCKET"); s != "" {
+		return s
+	}
+	if cfg, err := config.Load(configPath); err == nil && cfg.ControlSocket != "" {
+		return cfg.ControlSocket
+	}
+	return config.DefaultControlSocket()
+}
+
+// NewClient returns a client for the socket at path.
+func NewClient(path string) *Client {
+	return &Client{Socket: path, hc: &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		}},
+	}}
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://imdsd"+path, body)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+			return fmt.Errorf("imdsd is not running (nothing answers at %s): start it with `imdsd serve`, or `imdsd service start` if it is installed as a service", c.Socket)
+		}
+		if errors.Is(err, syscall.EACCES) {
+			return fmt.Errorf("cannot open %s: the control socket belongs to the user the daemon runs as; run this command as that user", c.Socket)
+		}
+		return fmt.Errorf("talking to imdsd at %s: %w", c.Socket, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e apiError
+		if json.NewDecoder(resp.Body).Decode(&e) == nil && e.Error != "" {
+			return errors.New(e.Error)
+		}
+		return fmt.Errorf("imdsd answered %s", resp.Status)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// Status fetches the daemon's status.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var s Status
+	return s, c.do(ctx, http.MethodGet, "/v1/status", nil, &s)
+}
+
+// Reload asks the daemon to re-read its files.
+func (c *Client) Reload(ctx context.Context) (Status, error) {
+	var s Status
+	return s, c.do(ctx, http.MethodPost, "/v1/reload", nil, &s)
+}
+
+// Refresh asks every broker to fetch new credentials now.
+func (c *Client) Refresh(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/refresh", nil, nil)
+}
+
+// Lock drops every credential and stops serving.
+func (c *Client) Lock(ctx context.Context) (Status, error) {
+	var s Status
+	return s, c.do(ctx, http.MethodPost, "/v1/lock", nil, &s)
+}
+
+// Unlock serves again.
+func (c *Client) Unlock(ctx context.Context) (Status, error) {
+	var s Status
+	return s, c.do(ctx, http.MethodPost, "/v1/unlock", nil, &s)
+}
+
+// Use switches (and persists) the profile IMDS serves.
+func (c *Client) Use(ctx context.Context, profile string) (Status, error) {
+	var s Status
+	return s, c.do(ctx, http.MethodPost, "/v1/use", map[string]string{"profile": profile}, &s)
+}
+
+// MFA starts an MFA session with a code.
+func (c *Client) MFA(ctx context.Context, profile, code string) (MFAResult, error) {
+	var r MFAResult
+	return r, c.do(ctx, http.MethodPost, "/v1/mfa", map[string]string{"profile": profile, "code": code}, &r)
+}
+
+// Creds returns credentials in the credential_process format.
+func (c *Client) Creds(ctx context.Context, profile string) (CredentialProcessOutput, error) {
+	var o CredentialProcessOutput
+	return o, c.do(ctx, http.MethodGet, "/v1/creds?profile="+url.QueryEscape(profile), nil, &o)
+}
+
+// Sessions summarises recent consumers per profile.
+func (c *Client) Sessions(ctx context.Context) ([]audit.Consumer, error) {
+	var s []audit.Consumer
+	return s, c.do(ctx, http.MethodGet, "/v1/sessions", nil, &s)
+}

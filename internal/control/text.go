@@ -1,0 +1,86 @@
+package control
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// mfaWarnBefore: status warns when an MFA session ends sooner than this.
+const mfaWarnBefore = time.Hour
+
+// WriteText renders the status for people.
+func (s Status) WriteText(w io.Writer, now time.Time) {
+	state := "running"
+	if s.Locked {
+		state = "LOCKED (nothing is served; run `imdsd unlock`)"
+	}
+	if s.Demo {
+		state += ", DEMO MODE (dummy credentials)"
+	}
+	fmt.Fprintf(w, "imdsd %s, pid %d, up %s\n", state, s.PID, now.Sub(s.Started).Round(time.Second))
+	fmt.Fprintf(w, "config: %s\naws files: %s\n", s.ConfigFile, strings.Join(s.AWSFiles, ", "))
+	switch {
+	case s.ReloadError != "":
+		fmt.Fprintf(w, "last reload %s FAILED (the previous config is serving): %s\n", ago(now, s.LastReload), s.ReloadError)
+	case !s.LastReload.IsZero():
+		fmt.Fprintf(w, "last reload %s: ok\n", ago(now, s.LastReload))
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROFILE\tSERVED AT\tROLE\tACCESS KEY\tEXPIRES IN\tNEXT REFRESH\tREQUESTS")
+	for _, p := range s.Profiles {
+		role := p.RoleARN
+		if role == "" {
+			role = p.Kind
+		}
+		exp, next := "-", "-"
+		if !p.Expires.IsZero() {
+			exp = p.Expires.Sub(now).Round(time.Second).String()
+		}
+		if !p.NextRefresh.IsZero() && !s.Locked {
+			next = "in " + p.NextRefresh.Sub(now).Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", p.Name, strings.Join(p.ServedAt, ", "), role, dash(p.AccessKeyID), exp, next, p.Requests)
+	}
+	tw.Flush()
+	for _, p := range s.Profiles {
+		switch {
+		case p.NeedsMFA:
+			fmt.Fprintf(w, "\n%s: needs MFA: run `imdsd mfa --profile %s CODE`\n", p.Name, p.Name)
+		case p.LastError != "":
+			fmt.Fprintf(w, "\n%s: last error: %s\n", p.Name, p.LastError)
+		}
+		if !p.MFAExpires.IsZero() {
+			left := p.MFAExpires.Sub(now)
+			if left < mfaWarnBefore {
+				fmt.Fprintf(w, "\n%s: WARNING: MFA session ends in %s; run `imdsd mfa --profile %s CODE` to extend it\n", p.Name, left.Round(time.Second), p.Name)
+			} else {
+				fmt.Fprintf(w, "\n%s: MFA session ends in %s\n", p.Name, left.Round(time.Minute))
+			}
+		}
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "LISTENER\tADDRESS\tCLIENTS ALLOWED\tEXTRA HOSTS")
+	for _, l := range s.Listeners {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.Face, l.Addr, strings.Join(l.Allow, ", "), dash(strings.Join(l.Hosts, ", ")))
+	}
+	tw.Flush()
+	if s.AuditDropped > 0 {
+		fmt.Fprintf(w, "\naudit: %d vends not recorded (queue full)\n", s.AuditDropped)
+	}
+}
+
+func ago(now, t time.Time) string {
+	return now.Sub(t).Round(time.Second).String() + " ago"
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,68 @@
+// Package control is imdsd's control API: HTTP over a unix socket that
+// only the daemon's user can reach. It holds the request and response
+// types, the server (over a small Backend interface the daemon
+// implements) and the client the CLI uses.
+package control
+
+import (
+	"time"
+)
+
+// Status is what `imdsd status` shows. It never holds a secret.
+type Status struct {
+	PID         int              `json:"pid"`
+	Started     time.Time        `json:"started"`
+	Demo        bool             `json:"demo"`
+	Locked      bool             `json:"locked"`
+	ConfigFile  string           `json:"config_file"`
+	AWSFiles    []string         `json:"aws_files"`
+	LastReload  time.Time        `json:"last_reload,omitzero"`
+	ReloadError string           `json:"reload_error,omitempty"`
+	IMDSProfile string           `json:"imds_profile"`
+	Profiles    []ProfileStatus  `json:"profiles"`
+	Listeners   []ListenerStatus `json:"listeners"`
+	// AuditDropped counts vends not audited because the audit queue was
+	// full (the clients were still served).
+	AuditDropped int64 `json:"audit_dropped,omitempty"`
+}
+
+// ProfileStatus is one served profile.
+type ProfileStatus struct {
+	Name        string    `json:"name"`
+	ServedAt    []string  `json:"served_at"`
+	Kind        string    `json:"kind,omitempty"`
+	RoleARN     string    `json:"role_arn,omitempty"`
+	AccessKeyID string    `json:"access_key_id,omitempty"`
+	Expires     time.Time `json:"expires,omitzero"`
+	LastRefresh time.Time `json:"last_refresh,omitzero"`
+	NextRefresh time.Time `json:"next_refresh,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+	NeedsMFA    bool      `json:"needs_mfa,omitempty"`
+	MFAExpires  time.Time `json:"mfa_expires,omitzero"`
+	Requests    int64     `json:"requests"`
+}
+
+// ListenerStatus is one bound address and its client policy.
+type ListenerStatus struct {
+	Face  string   `json:"face"`
+	Addr  string   `json:"addr"`
+	Allow []string `json:"allow"` // always includes loopback
+	Hosts []string `json:"hosts,omitempty"`
+}
+
+// CredentialProcessOutput is the credential_process JSON format.
+type CredentialProcessOutput struct {
+	Version         int    `json:"Version"`
+	AccessKeyID     string `json:"AccessKeyId"`
+	SecretAccessKey string `json:"SecretAccessKey"`
+	SessionToken    string `json:"SessionToken"`
+	Expiration      string `json:"Expiration"`
+}
+
+// MFAResult answers `imdsd mfa`.
+type MFAResult struct {
+	Profile     string    `json:"profile"`
+	MFAExpires  time.Time `json:"mfa_expires"`
+	AccessKeyID string    `json:"access_key_id,omitempty"`
+	Expires     time.Time `json:"expires,omitzero"`
+}
