@@ -57,6 +57,8 @@ type Options struct {
 
 	// tuning for tests in this package.
 	broker broker.Options
+	// planHook runs as a plan begins (tests: a reload that hangs).
+	planHook func(ctx context.Context)
 	// switchGrace keeps a replaced IMDS role answering this long, so a
 	// client between its listing and its GET does not fail. 0 = 10s.
 	switchGrace time.Duration

@@ -65,6 +65,9 @@ var errFilesChanged = errors.New("the AWS files changed while being loaded")
 // in force (prev) and the listeners bound now. It holds no lock: status,
 // lock and requests go on meanwhile. Only one plan is made at a time.
 func (d *Daemon) makePlan(ctx context.Context, cfg *config.Config, prev *generation, bound map[string]bool, initial, unlock bool) (*plan, error) {
+	if d.opt.planHook != nil {
+		d.opt.planHook(ctx)
+	}
 	names := servedProfiles(cfg)
 	p := &plan{initial: initial, gen: &generation{cfg: cfg, profiles: map[string]*config.Profile{}, vanished: map[string]bool{}}}
 	next := p.gen

@@ -1,0 +1,105 @@
+package daemon
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// A reload that cannot finish (a file on a stalled network filesystem)
+// gives up after its bound and leaves the last good config serving; while
+// it hangs, status, lock and requests answer at once, and a second reload
+// says why it cannot start.
+func TestHungReloadLeavesLastGoodServingAndControlAnswering(t *testing.T) {
+	hang := make(chan struct{})
+	var armed atomic.Bool
+	e := startEnv(t, envOptions{tune: func(o *Options) {
+		o.ReloadTimeout = 300 * time.Millisecond
+		o.planHook = func(ctx context.Context) {
+			if armed.Load() {
+				<-hang
+			}
+		}
+	}})
+	defer close(hang)
+	ctx := context.Background()
+	if _, err := e.ec2Creds(ctx); err != nil {
+		t.Fatal(err)
+	}
+	armed.Store(true)
+
+	e.writeConfig(`refresh_before = "40m"`, "")
+	done := make(chan error, 1)
+	go func() { done <- e.d.Reload(ctx) }()
+
+	// While the plan hangs: status answers, requests are served.
+	start := time.Now()
+	st, err := e.client().Status(ctx)
+	if err != nil || st.IMDSProfile != "dev" {
+		t.Fatalf("status during a hung reload: %+v %v", st, err)
+	}
+	if _, err := e.ec2Creds(ctx); err != nil {
+		t.Fatalf("credentials during a hung reload: %v", err)
+	}
+	if d := time.Since(start); d > 250*time.Millisecond {
+		t.Logf("status and a credential took %v during the hung reload", d) // informative only
+	}
+
+	err = <-done
+	if err == nil || !strings.Contains(err.Error(), "gave up") || !strings.Contains(err.Error(), "last good config keeps serving") {
+		t.Fatalf("hung reload: %v, want it to give up and say the last good config serves", err)
+	}
+	// The plan is still stuck: a second reload cannot start, and says so.
+	if err := e.d.Reload(ctx); err == nil || !strings.Contains(err.Error(), "still reading files") {
+		t.Fatalf("second reload: %v", err)
+	}
+	st, err = e.client().Status(ctx)
+	if err != nil || st.ReloadError == "" {
+		t.Fatalf("status after the failed reload: %+v %v: want the reload error shown", st, err)
+	}
+	if got := e.d.gen.Load().cfg.RefreshBefore; got == 40*time.Minute {
+		t.Fatal("the abandoned reload became the running config")
+	}
+	// Lock does not wait for the stuck reload either.
+	if _, err := e.client().Lock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tok := e.imdsToken()
+	if code, _ := e.get(e.imdsURL+"/latest/meta-data/iam/security-credentials/dev", map[string]string{"X-aws-ec2-metadata-token": tok}); code != http.StatusServiceUnavailable {
+		t.Fatalf("after lock during a hung reload: %d, want 503", code)
+	}
+}
+
+// A config path that is a FIFO (which blocks an ordinary open forever)
+// fails the reload with the file named; the last good config serves.
+func TestReloadOfAFIFOFailsAndKeepsServing(t *testing.T) {
+	e := startEnv(t, envOptions{tune: func(o *Options) { o.ReloadTimeout = 2 * time.Second }})
+	ctx := context.Background()
+	before, err := e.ec2Creds(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(e.dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip("no FIFOs here:", err)
+	}
+	must(t, os.Remove(e.awsCfg))
+	must(t, os.Symlink(fifo, e.awsCfg))
+	err = e.d.Reload(ctx)
+	if err == nil {
+		t.Fatal("reload of a FIFO as the AWS config succeeded")
+	}
+	if !strings.Contains(err.Error(), "config") {
+		t.Errorf("error %q does not name the file", err)
+	}
+	after, err := e.ec2Creds(ctx)
+	if err != nil || after.AccessKeyID != before.AccessKeyID {
+		t.Fatalf("after the failed reload: %v %v, want the same credentials served", after.AccessKeyID, err)
+	}
+}
