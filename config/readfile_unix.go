@@ -31,11 +31,13 @@ func checkOwner(path string, spec *fileSpec, fi fs.FileInfo) error {
 	if uid == euid || uid == 0 && !spec.ownerOnly {
 		return nil
 	}
-	owners := "you (uid %d) or root"
 	if spec.ownerOnly {
-		owners = "you (uid %d)"
+		// A secret someone else wrote is known to them: replace, not chown.
+		return &fileError{path: path,
+			problem: fmt.Sprintf("is owned by uid %d, not by you (uid %d), so another user can change it", uid, euid),
+			fix:     fmt.Sprintf("delete it and imdsd will create a new one, or %s a file you own", spec.pointAt)}
 	}
 	return &fileError{path: path,
-		problem: fmt.Sprintf("is owned by uid %d, not by "+owners+", so another user can change it", uid, euid),
+		problem: fmt.Sprintf("is owned by uid %d, not by you (uid %d) or root, so another user can change it", uid, euid),
 		fix:     fmt.Sprintf("if you trust it, run: sudo chown %d %s; or %s a file you own", euid, shellQuote(path), spec.pointAt)}
 }
