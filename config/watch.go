@@ -336,7 +336,9 @@ func observeFile(p string) (dirs []string, st fileStamp) {
 		return dirs, fileStamp{}
 	}
 	st = fileStamp{exists: true, resolved: final}
-	f, err := os.Open(final)
+	// Never block: a FIFO put in place of a watched file would otherwise
+	// stall the watcher, and Close and SetPaths with it.
+	f, err := openNoBlock(final)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return dirs, fileStamp{} // vanished between resolving and opening
@@ -351,8 +353,8 @@ func observeFile(p string) (dirs []string, st fileStamp) {
 		return dirs, st
 	}
 	st.size, st.mtime = fi.Size(), fi.ModTime()
-	if fi.IsDir() {
-		st.readErr = "is a directory"
+	if !fi.Mode().IsRegular() {
+		st.readErr = "is " + describeType(fi.Mode())
 		return dirs, st
 	}
 	h := sha256.New()
