@@ -151,7 +151,7 @@ func LoadExplicit(path string, explicit bool) (*Config, error) {
 		// The daemon may change directory later; reloads need the same file.
 		path = abs
 	}
-	data, err := os.ReadFile(path)
+	data, err := readChecked(path, configFileSpec)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			if !explicit {
@@ -159,7 +159,7 @@ func LoadExplicit(path string, explicit bool) (*Config, error) {
 			}
 			return nil, fmt.Errorf("%s: config file does not exist; create it, or leave out the path to run with defaults", path)
 		}
-		return nil, fmt.Errorf("%s: cannot read config file: %w", path, err)
+		return nil, err
 	}
 	return Parse(path, data)
 }

@@ -419,6 +419,7 @@ func TestParseBOM(t *testing.T) {
 // on awkward but valid input: every key the library sees must be found on
 // the line where it is defined.
 func TestKeyLinesMatchTOML(t *testing.T) {
+	t.Parallel()
 	src := `# comment with key = "value" [table]
 a = """
 not_a_key = 1
@@ -476,6 +477,7 @@ r = 2
 }
 
 func TestProfileTables(t *testing.T) {
+	t.Parallel()
 	cfg, err := Parse("c.toml", []byte(`
 [profiles.dev]
 mfa_process = "echo 123456"

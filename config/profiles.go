@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -40,6 +41,29 @@ func DefaultAWSFiles() AWSFiles {
 // All returns every file, config files first.
 func (f AWSFiles) All() []string {
 	return append(append([]string(nil), f.Config...), f.Credentials...)
+}
+
+// StampFiles hashes each AWS file's path, length and contents, read with
+// the checks of CheckAWSFiles, so a caller can tell whether the files
+// changed while it loaded them. A missing file hashes as empty; any other
+// problem is returned.
+func StampFiles(f AWSFiles) ([32]byte, error) {
+	h := sha256.New()
+	err := forEachAWSFile(f, func(p string, spec *fileSpec) error {
+		b, err := readChecked(p, spec)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", p, len(b))
+		h.Write(b)
+		return nil
+	})
+	var out [32]byte
+	if err != nil {
+		return out, err
+	}
+	h.Sum(out[:0])
+	return out, nil
 }
 
 // ProfileKind says how the daemon turns a profile into temporary credentials.
@@ -132,8 +156,13 @@ func (e *ProfileError) Error() string {
 
 // ResolveProfile loads one profile with the SDK's loader and checks it is
 // something the daemon can turn into temporary credentials. It reads the
-// files but starts no network call.
+// files but starts no network call. Each existing file is checked first
+// (CheckAWSFiles), since the SDK reads whatever it is given: a FIFO would
+// block it forever and /dev/zero would fill memory.
 func ResolveProfile(ctx context.Context, files AWSFiles, name string) (*Profile, error) {
+	if err := CheckAWSFiles(files); err != nil {
+		return nil, err
+	}
 	sc, err := awsconfig.LoadSharedConfigProfile(ctx, name, func(o *awsconfig.LoadSharedConfigOptions) {
 		o.ConfigFiles = files.Config
 		o.CredentialsFiles = files.Credentials
@@ -281,7 +310,7 @@ func locate(files AWSFiles, profile, key, msg string) *ProfileError {
 // section is not in the file. Only for error messages: the SDK does the
 // parsing.
 func findKey(file, profile, key string) int {
-	data, err := os.ReadFile(file)
+	data, err := readChecked(file, awsConfigSpec)
 	if err != nil {
 		return 0
 	}

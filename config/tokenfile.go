@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,16 +12,18 @@ import (
 	"strings"
 )
 
-// maxTokenFileSize bounds what we read: a token is one short header value,
-// and a mistaken path (a log, /dev/zero) must not be slurped.
-const maxTokenFileSize = 4096
+// tokenFileSpec: the token is a secret the daemon writes itself, so only a
+// file of ours will do, not even root's.
+var tokenFileSpec = &fileSpec{what: "ECS token file", family: "ECS token files", max: MaxTokenFileSize, pointAt: "point ecs.token_file at", ownerOnly: true}
 
 // EnsureTokenFile returns the ECS Authorization token stored at path,
 // creating the file with a fresh random token if it does not exist.
 //
-// An existing file must be private to its owner and hold exactly the token:
-// no whitespace and no trailing newline, because SDKs send the file's
-// contents verbatim in the Authorization header. A new file gets 32 random
+// An existing file must be a regular file, not a symlink, owned by the
+// user and private to them, in a directory no other user can write (see
+// ReadTokenFile), so nobody else can have chosen the token. It must hold
+// exactly the token: no whitespace and no trailing newline, because SDKs
+// send the file's contents verbatim in the Authorization header. A new file gets 32 random
 // bytes, hex-encoded, mode 0600, in parent directories created 0700; it is
 // written to a temporary file and linked into place, so a concurrent
 // reader never sees a partial token and a concurrent creator's token is
@@ -48,37 +49,33 @@ func EnsureTokenFile(path string) (token string, created bool, err error) {
 	return "", false, fmt.Errorf("%s: ECS token file keeps appearing and disappearing; check what else writes it", path)
 }
 
+// ReadTokenFile reads the ECS token file with every check EnsureTokenFile
+// applies, without creating it: the file must be a regular file owned by
+// the user (not a symlink), private (mode 0600 or stricter), at most
+// MaxTokenFileSize bytes, in a directory no other user can write, and hold
+// exactly one token with no trailing newline. A missing file yields an
+// error matching fs.ErrNotExist.
+func ReadTokenFile(path string) (string, error) {
+	return readTokenFile(ExpandHome(path))
+}
+
 // readTokenFile reads and checks an existing token file. A missing file is
 // reported as fs.ErrNotExist, unwrapped enough for errors.Is.
 func readTokenFile(path string) (string, error) {
-	f, err := os.Open(path)
+	f, fi, err := openTokenFile(path)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return "", err
-		}
-		return "", fmt.Errorf("%s: cannot read the ECS token file: %w", path, err)
+		return "", err
 	}
 	defer f.Close()
-	// Stat the open file, not the path, so the checks apply to what we read.
-	fi, err := f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("%s: cannot read the ECS token file: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("%s: the ECS token file is not a regular file (%s); point ecs.token_file at a file", path, fi.Mode().Type())
-	}
 	// Windows reports synthetic permission bits; ACLs protect files there.
 	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o066 != 0 {
 		// Readable by others leaks the token; writable by others lets
 		// them set a token they know.
 		return "", fmt.Errorf("%s: the ECS token file is accessible by other users (mode %04o); run: chmod 600 %s", path, fi.Mode().Perm(), shellQuote(path))
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxTokenFileSize+1))
+	data, err := readCapped(f, path, tokenFileSpec, fi.Size())
 	if err != nil {
-		return "", fmt.Errorf("%s: cannot read the ECS token file: %w", path, err)
-	}
-	if len(data) > maxTokenFileSize {
-		return "", fmt.Errorf("%s: the ECS token file is larger than %d bytes; it must hold only the token", path, maxTokenFileSize)
+		return "", err
 	}
 	tok := string(data)
 	if strings.TrimSpace(tok) == "" {
@@ -105,6 +102,10 @@ func createTokenFile(path string) (string, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("%s: cannot create the directory for the ECS token file: %w", path, err)
+	}
+	// An existing directory may be one others can write in.
+	if err := checkTokenDir(path); err != nil {
+		return "", err
 	}
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {

@@ -10,6 +10,7 @@ import (
 )
 
 func TestEnsureTokenFileCreates(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "a", "b")
 	path := filepath.Join(dir, "ecs-token")
 
@@ -61,6 +62,7 @@ func TestEnsureTokenFileCreates(t *testing.T) {
 }
 
 func TestEnsureTokenFileKeepsUserToken(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "tok")
 	if err := os.WriteFile(path, []byte("my-own-token"), 0o600); err != nil {
 		t.Fatal(err)
@@ -71,23 +73,8 @@ func TestEnsureTokenFileKeepsUserToken(t *testing.T) {
 	}
 }
 
-func TestEnsureTokenFileFollowsSymlink(t *testing.T) {
-	// Secrets mounted by Kubernetes or managed by dotfiles are symlinks.
-	dir := t.TempDir()
-	real := filepath.Join(dir, "real")
-	if err := os.WriteFile(real, []byte("tok"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	link := filepath.Join(dir, "link")
-	if err := os.Symlink(real, link); err != nil {
-		t.Fatal(err)
-	}
-	if tok, _, err := EnsureTokenFile(link); err != nil || tok != "tok" {
-		t.Errorf("EnsureTokenFile(symlink) = %q, %v", tok, err)
-	}
-}
-
 func TestEnsureTokenFileRejects(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		content string
@@ -103,10 +90,11 @@ func TestEnsureTokenFileRejects(t *testing.T) {
 		{"two lines", "S3CRET\nmore", 0o600, []string{"whitespace"}},
 		{"empty", "", 0o600, []string{"is empty", "delete it"}},
 		{"only newline", "\n", 0o600, []string{"is empty"}},
-		{"huge", strings.Repeat("S3CRET", 1000), 0o600, []string{"larger than"}},
+		{"huge", strings.Repeat("S3CRET", 1000), 0o600, []string{"is 5.9 KiB; imdsd reads ECS token files up to 4 KiB"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			path := filepath.Join(t.TempDir(), "tok")
 			if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
 				t.Fatal(err)
@@ -135,16 +123,17 @@ func TestEnsureTokenFileRejects(t *testing.T) {
 }
 
 func TestEnsureTokenFileRejectsDirectory(t *testing.T) {
+	t.Parallel()
 	path := t.TempDir()
-	if _, _, err := EnsureTokenFile(path); err == nil || !strings.Contains(err.Error(), "not a regular file") {
-		t.Errorf("error = %v, want 'not a regular file'", err)
-	}
+	_, _, err := EnsureTokenFile(path)
+	wantErr(t, err, path, "is a directory, not a regular file; point ecs.token_file at a regular file")
 	if _, _, err := EnsureTokenFile(""); err == nil {
 		t.Error("empty path accepted")
 	}
 }
 
 func TestEnsureTokenFileConcurrentCreatorsAgree(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "d", "tok")
 	const n = 16
 	var (
@@ -181,6 +170,7 @@ func TestEnsureTokenFileConcurrentCreatorsAgree(t *testing.T) {
 }
 
 func TestEnsureTokenFileUnreadableDir(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() == 0 {
 		t.Skip("root can write anywhere")
 	}

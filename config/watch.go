@@ -41,7 +41,7 @@ const (
 type Watcher struct {
 	log      *slog.Logger
 	debounce time.Duration
-	fsw      *fsnotify.Watcher
+	fsw      dirWatcher
 	events   chan []string
 	quit     chan struct{}
 	done     chan struct{}
@@ -52,6 +52,16 @@ type Watcher struct {
 	mu     sync.Mutex // guards the fields below and watch changes
 	closed bool
 	paths  []*watchedFile
+}
+
+// dirWatcher is what Watcher needs of *fsnotify.Watcher besides its
+// channels; tests substitute a fake to drive the timing with synthetic
+// events under testing/synctest, where real inotify cannot run.
+type dirWatcher interface {
+	Add(name string) error
+	Remove(name string) error
+	WatchList() []string
+	Close() error
 }
 
 // watchedFile is one path the caller asked for.
@@ -84,29 +94,34 @@ func (s fileStamp) sameAs(o fileStamp) bool {
 // that don't exist yet are fine: their creation is reported. logger may be
 // nil.
 func NewWatcher(paths []string, debounce time.Duration, logger *slog.Logger) (*Watcher, error) {
+	fsw, err := fsnotify.NewBufferedWatcher(64)
+	if err != nil {
+		return nil, fmt.Errorf("starting the file watcher: %w", err)
+	}
+	return newWatcher(paths, debounce, logger, fsw, fsw.Events, fsw.Errors)
+}
+
+// newWatcher is NewWatcher with the source of file system events given.
+func newWatcher(paths []string, debounce time.Duration, logger *slog.Logger, dw dirWatcher, fsEvents <-chan fsnotify.Event, fsErrors <-chan error) (*Watcher, error) {
 	if debounce <= 0 {
 		debounce = defaultDebounce
 	}
 	if logger == nil {
 		logger = slog.Default()
 	}
-	fsw, err := fsnotify.NewBufferedWatcher(64)
-	if err != nil {
-		return nil, fmt.Errorf("starting the file watcher: %w", err)
-	}
 	w := &Watcher{
 		log:      logger,
 		debounce: debounce,
-		fsw:      fsw,
+		fsw:      dw,
 		events:   make(chan []string),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
 	if err := w.SetPaths(paths); err != nil {
-		fsw.Close()
+		dw.Close()
 		return nil, err
 	}
-	go w.run()
+	go w.run(fsEvents, fsErrors)
 	return w, nil
 }
 
@@ -171,7 +186,7 @@ func (w *Watcher) Close() error {
 	return w.closeErr
 }
 
-func (w *Watcher) run() {
+func (w *Watcher) run(fsEvents <-chan fsnotify.Event, fsErrors <-chan error) {
 	defer close(w.done)
 	defer close(w.events)
 
@@ -181,8 +196,6 @@ func (w *Watcher) run() {
 		timerC     <-chan time.Time
 		burstStart time.Time
 		pending    []string // changed paths the reader hasn't taken
-		fsEvents   = w.fsw.Events
-		fsErrors   = w.fsw.Errors
 	)
 	// poke (re)arms the debounce timer: it fires once events have been
 	// quiet for debounce, or maxDebouncePeriods after the burst began.
@@ -323,7 +336,9 @@ func observeFile(p string) (dirs []string, st fileStamp) {
 		return dirs, fileStamp{}
 	}
 	st = fileStamp{exists: true, resolved: final}
-	f, err := os.Open(final)
+	// Never block: a FIFO put in place of a watched file would otherwise
+	// stall the watcher, and Close and SetPaths with it.
+	f, err := openNoBlock(final)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return dirs, fileStamp{} // vanished between resolving and opening
@@ -338,8 +353,8 @@ func observeFile(p string) (dirs []string, st fileStamp) {
 		return dirs, st
 	}
 	st.size, st.mtime = fi.Size(), fi.ModTime()
-	if fi.IsDir() {
-		st.readErr = "is a directory"
+	if !fi.Mode().IsRegular() {
+		st.readErr = "is " + describeType(fi.Mode())
 		return dirs, st
 	}
 	h := sha256.New()

@@ -4,76 +4,102 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/fsnotify/fsnotify"
 )
 
 const (
 	testDebounce = 50 * time.Millisecond
 	// eventTimeout bounds waiting for an expected event; generous for
 	// loaded CI machines, and only spent when a test is failing.
-	eventTimeout = 5 * time.Second
-	// quietPeriod is how long "nothing happens" is observed: several
-	// debounce periods, longer than the watcher's maximum delay.
-	quietPeriod = 8 * testDebounce
+	eventTimeout = 10 * time.Second
 )
 
-func newTestWatcher(t *testing.T, paths ...string) *Watcher {
+// testWatcher is a Watcher on real files with a sentinel file of its own,
+// which proves that nothing else was reported (see expectQuiet) without
+// waiting for a quiet period and hoping it was long enough.
+type testWatcher struct {
+	*Watcher
+	t        *testing.T
+	sentinel string
+	n        int
+}
+
+func newTestWatcher(t *testing.T, paths ...string) *testWatcher {
 	t.Helper()
-	var logs bytes.Buffer
-	w, err := NewWatcher(paths, testDebounce, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	sentinel := filepath.Join(t.TempDir(), "sentinel")
+	replaceFile(t, sentinel, "0")
+	var logs syncBuffer
+	w, err := NewWatcher(append(paths, sentinel), testDebounce, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := w.Close(); err != nil {
+		if err := noHang(t, "Close", w.Close); err != nil {
 			t.Errorf("Close: %v", err)
 		}
 		if t.Failed() {
 			t.Logf("watcher log:\n%s", logs.String())
 		}
 	})
-	return w
+	return &testWatcher{Watcher: w, t: t, sentinel: sentinel}
 }
 
-// nextEvent waits for one notification.
-func nextEvent(t *testing.T, w *Watcher) []string {
-	t.Helper()
-	select {
-	case ev, ok := <-w.Events():
-		if !ok {
-			t.Fatal("Events closed unexpectedly")
+// setPaths is SetPaths, keeping the sentinel watched.
+func (w *testWatcher) setPaths(paths ...string) {
+	w.t.Helper()
+	if err := w.SetPaths(append(paths, w.sentinel)); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// expect waits until exactly the paths in want have been reported, in one
+// notification or several (a burst can straddle a debounce period on a
+// busy machine), and fails on any other path.
+func (w *testWatcher) expect(want ...string) {
+	w.t.Helper()
+	seen := map[string]bool{}
+	deadline := time.After(eventTimeout)
+	for len(seen) < len(want) {
+		select {
+		case ev, ok := <-w.Events():
+			if !ok {
+				w.t.Fatal("Events closed unexpectedly")
+			}
+			for _, p := range ev {
+				if !slices.Contains(want, p) {
+					w.t.Fatalf("changed paths %q include %q; want only %q", ev, p, want)
+				}
+				seen[p] = true
+			}
+		case <-deadline:
+			w.t.Fatalf("reported %v within %v; want %q", slices.Sorted(maps.Keys(seen)), eventTimeout, want)
 		}
-		return ev
-	case <-time.After(eventTimeout):
-		t.Fatalf("no change reported within %v", eventTimeout)
-		return nil
 	}
 }
 
-func expectEvent(t *testing.T, w *Watcher, want ...string) {
-	t.Helper()
-	got := nextEvent(t, w)
-	slices.Sort(got)
-	slices.Sort(want)
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("changed paths = %q, want %q", got, want)
-	}
+// expectQuiet checks that nothing has been reported since the last
+// expectation: it changes the sentinel, and the next report must name the
+// sentinel alone. Reports follow the order of the changes, so a spurious
+// one would come before the sentinel's or with it.
+func (w *testWatcher) expectQuiet() {
+	w.t.Helper()
+	w.n++
+	replaceFile(w.t, w.sentinel, fmt.Sprint(w.n))
+	w.expect(w.sentinel)
 }
 
-func expectNoEvent(t *testing.T, w *Watcher) {
-	t.Helper()
-	select {
-	case ev := <-w.Events():
-		t.Fatalf("unexpected change reported: %q", ev)
-	case <-time.After(quietPeriod):
-	}
-}
-
+// writeFile writes in place (truncate, then write), as some editors and
+// shell redirections do.
 func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
@@ -81,18 +107,47 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
+// replaceFile writes content to a new file renamed over path, the way most
+// editors save; readers see the old content or the new, nothing between.
+func replaceFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := WriteFileAtomic(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the watcher goroutine's logging
+// and the test's reading.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 func TestWatchPlainWrite(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config")
 	writeFile(t, cfg, "a = 1\n")
 	w := newTestWatcher(t, cfg)
 
 	writeFile(t, cfg, "a = 2\n")
-	expectEvent(t, w, cfg)
-	expectNoEvent(t, w)
+	w.expect(cfg)
 }
 
 func TestWatchRenameSave(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config")
 	writeFile(t, cfg, "a = 1\n")
@@ -100,22 +155,17 @@ func TestWatchRenameSave(t *testing.T) {
 
 	// How vim (backupcopy=no), VS Code and sed -i save: a new file renamed
 	// over the old one; a watch on the old inode would see nothing.
-	tmp := filepath.Join(dir, ".config.swp")
-	writeFile(t, tmp, "a = 2\n")
-	if err := os.Rename(tmp, cfg); err != nil {
-		t.Fatal(err)
-	}
-	expectEvent(t, w, cfg)
+	replaceFile(t, cfg, "a = 2\n")
+	w.expect(cfg)
+	w.expectQuiet()
 
 	// And again, to show the watch survived the first replacement.
-	writeFile(t, tmp, "a = 3\n")
-	if err := os.Rename(tmp, cfg); err != nil {
-		t.Fatal(err)
-	}
-	expectEvent(t, w, cfg)
+	replaceFile(t, cfg, "a = 3\n")
+	w.expect(cfg)
 }
 
 func TestWatchDeleteThenRecreate(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config")
 	writeFile(t, cfg, "a = 1\n")
@@ -124,16 +174,18 @@ func TestWatchDeleteThenRecreate(t *testing.T) {
 	if err := os.Remove(cfg); err != nil {
 		t.Fatal(err)
 	}
-	expectEvent(t, w, cfg) // deletion is a change too: the reload reports it
+	w.expect(cfg) // deletion is a change too: the reload reports it
 
-	writeFile(t, cfg, "a = 2\n")
-	expectEvent(t, w, cfg)
+	replaceFile(t, cfg, "a = 2\n")
+	w.expect(cfg)
 
-	writeFile(t, cfg, "a = 3\n")
-	expectEvent(t, w, cfg)
+	replaceFile(t, cfg, "a = 3\n")
+	w.expect(cfg)
+	w.expectQuiet()
 }
 
 func TestWatchSymlinkSwap(t *testing.T) {
+	t.Parallel()
 	// The layout Kubernetes uses for ConfigMaps and Secrets:
 	//   config -> ..data/config, ..data -> ..A; updated by pointing a new
 	//   ..data_tmp at ..B and renaming it over ..data.
@@ -163,24 +215,25 @@ func TestWatchSymlinkSwap(t *testing.T) {
 		}
 	}
 	swap("..B")
-	expectEvent(t, w, cfg)
+	w.expect(cfg)
 
 	// Kubernetes then deletes the old directory; that changes nothing.
 	if err := os.RemoveAll(filepath.Join(dir, "..A")); err != nil {
 		t.Fatal(err)
 	}
-	expectNoEvent(t, w)
+	w.expectQuiet()
 
-	// An in-place write in the new target directory is seen too, so its
-	// directory is watched now.
-	writeFile(t, filepath.Join(dir, "..B", "config"), "a = 22\n")
-	expectEvent(t, w, cfg)
+	// A save in the new target directory is seen too, so its directory
+	// is watched now.
+	replaceFile(t, filepath.Join(dir, "..B", "config"), "a = 22\n")
+	w.expect(cfg)
 
 	swap("..C")
-	expectEvent(t, w, cfg)
+	w.expect(cfg)
 }
 
 func TestWatchSymlinkedDirectory(t *testing.T) {
+	t.Parallel()
 	// ~/.aws as a symlink into a dotfiles repository, repointed.
 	base := t.TempDir()
 	for _, d := range []string{"one", "two"} {
@@ -196,8 +249,8 @@ func TestWatchSymlinkedDirectory(t *testing.T) {
 	cfg := filepath.Join(link, "config")
 	w := newTestWatcher(t, cfg)
 
-	writeFile(t, filepath.Join(base, "one", "config"), "one edited")
-	expectEvent(t, w, cfg)
+	replaceFile(t, filepath.Join(base, "one", "config"), "one edited")
+	w.expect(cfg)
 
 	if err := os.Remove(link); err != nil {
 		t.Fatal(err)
@@ -205,45 +258,11 @@ func TestWatchSymlinkedDirectory(t *testing.T) {
 	if err := os.Symlink("two", link); err != nil {
 		t.Fatal(err)
 	}
-	expectEvent(t, w, cfg)
-}
-
-func TestWatchBurstIsCoalesced(t *testing.T) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "config")
-	writeFile(t, cfg, "v = 0\n")
-	w := newTestWatcher(t, cfg)
-
-	// Read eagerly, as the daemon does, so merging for a slow reader
-	// can't hide missing debouncing.
-	counted := make(chan int)
-	stop := make(chan struct{})
-	go func() {
-		n := 0
-		for {
-			select {
-			case <-w.Events():
-				n++
-			case <-stop:
-				counted <- n
-				return
-			}
-		}
-	}()
-	// Spread over about half a debounce period, the way an editor's save
-	// or a script's rewrite dribbles out.
-	for i := 1; i <= 20; i++ {
-		writeFile(t, cfg, fmt.Sprintf("v = %d\n", i))
-		time.Sleep(testDebounce / 40)
-	}
-	time.Sleep(quietPeriod)
-	close(stop)
-	if n := <-counted; n < 1 || n > 2 {
-		t.Errorf("20 quick writes produced %d notifications, want 1 (at most 2)", n)
-	}
+	w.expect(cfg)
 }
 
 func TestWatchIgnoresOtherFilesAndNoOpSaves(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config")
 	writeFile(t, cfg, "a = 1\n")
@@ -255,22 +274,23 @@ func TestWatchIgnoresOtherFilesAndNoOpSaves(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(dir, "cli", "cache.json"), "{}")
-	expectNoEvent(t, w)
+	w.expectQuiet()
 
 	// Saving identical content or touching the file changes nothing.
-	writeFile(t, cfg, "a = 1\n")
+	replaceFile(t, cfg, "a = 1\n")
 	later := time.Now().Add(time.Hour)
 	if err := os.Chtimes(cfg, later, later); err != nil {
 		t.Fatal(err)
 	}
-	expectNoEvent(t, w)
+	w.expectQuiet()
 
 	// The watcher is alive: a real change is still reported.
-	writeFile(t, cfg, "a = 2\n")
-	expectEvent(t, w, cfg)
+	replaceFile(t, cfg, "a = 2\n")
+	w.expect(cfg)
 }
 
 func TestWatchSetPaths(t *testing.T) {
+	t.Parallel()
 	dirA, dirB := t.TempDir(), t.TempDir()
 	a := filepath.Join(dirA, "config.toml")
 	b := filepath.Join(dirB, "credentials")
@@ -278,26 +298,24 @@ func TestWatchSetPaths(t *testing.T) {
 	writeFile(t, b, "1")
 	w := newTestWatcher(t, a)
 
-	writeFile(t, b, "2")
-	expectNoEvent(t, w)
+	replaceFile(t, b, "2")
+	w.expectQuiet()
 
-	if err := w.SetPaths([]string{b}); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, a, "2")
-	expectNoEvent(t, w)
-	writeFile(t, b, "3")
-	expectEvent(t, w, b)
+	w.setPaths(b)
+	replaceFile(t, a, "2")
+	w.expectQuiet()
+	replaceFile(t, b, "3")
+	w.expect(b)
 
-	if err := w.SetPaths([]string{a, b, a}); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, a, "3")
-	writeFile(t, b, "4")
-	expectEvent(t, w, a, b)
+	w.setPaths(a, b, a)
+	replaceFile(t, a, "3")
+	replaceFile(t, b, "4")
+	w.expect(a, b)
+	w.expectQuiet()
 }
 
 func TestWatchMissingDirectory(t *testing.T) {
+	t.Parallel()
 	base := t.TempDir()
 	cfg := filepath.Join(base, "x", "y", "config")
 	w := newTestWatcher(t, cfg)
@@ -305,42 +323,26 @@ func TestWatchMissingDirectory(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(cfg), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, cfg, "a = 1\n")
-	expectEvent(t, w, cfg)
+	replaceFile(t, cfg, "a = 1\n")
+	w.expect(cfg)
 
-	writeFile(t, cfg, "a = 2\n")
-	expectEvent(t, w, cfg)
+	replaceFile(t, cfg, "a = 2\n")
+	w.expect(cfg)
 
 	// The directory goes away and comes back.
 	if err := os.RemoveAll(filepath.Join(base, "x")); err != nil {
 		t.Fatal(err)
 	}
-	expectEvent(t, w, cfg)
+	w.expect(cfg)
 	if err := os.MkdirAll(filepath.Dir(cfg), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, cfg, "a = 3\n")
-	expectEvent(t, w, cfg)
-}
-
-func TestWatchSlowReaderGetsMergedNotification(t *testing.T) {
-	dir := t.TempDir()
-	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
-	writeFile(t, a, "1")
-	writeFile(t, b, "1")
-	w := newTestWatcher(t, a, b)
-
-	// Two separate bursts while nobody reads: the watcher must neither
-	// block nor lose the first.
-	writeFile(t, a, "2")
-	time.Sleep(quietPeriod)
-	writeFile(t, b, "2")
-	time.Sleep(quietPeriod)
-	expectEvent(t, w, a, b)
-	expectNoEvent(t, w)
+	replaceFile(t, cfg, "a = 3\n")
+	w.expect(cfg)
 }
 
 func TestWatchClose(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config")
 	w, err := NewWatcher([]string{cfg}, testDebounce, nil)
@@ -367,6 +369,7 @@ func TestWatchClose(t *testing.T) {
 }
 
 func TestResolveChain(t *testing.T) {
+	t.Parallel()
 	dir, err := filepath.EvalSymlinks(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -401,4 +404,197 @@ func TestResolveChain(t *testing.T) {
 	if _, final := resolveChain(filepath.Join(dir, "loop")); final != "" {
 		t.Errorf("symlink loop resolved to %q", final)
 	}
+}
+
+// The tests below drive the debouncing with synthetic events in a
+// testing/synctest bubble: time is virtual, so timings are exact and the
+// tests take no real time. The files are real; only inotify is replaced
+// (it cannot run in a bubble: its reader blocks in a system call).
+
+// fakeDirs stands in for the fsnotify watcher's directory list.
+type fakeDirs struct {
+	mu   sync.Mutex
+	dirs map[string]bool
+}
+
+func (f *fakeDirs) Add(d string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.dirs == nil {
+		f.dirs = map[string]bool{}
+	}
+	f.dirs[d] = true
+	return nil
+}
+
+func (f *fakeDirs) Remove(d string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.dirs, d)
+	return nil
+}
+
+func (f *fakeDirs) WatchList() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Collect(maps.Keys(f.dirs))
+}
+
+func (f *fakeDirs) Close() error { return nil }
+
+// bubbleWatcher is a Watcher fed by hand inside a synctest bubble.
+type bubbleWatcher struct {
+	*Watcher
+	t    *testing.T
+	fsev chan fsnotify.Event
+	fser chan error
+}
+
+func newBubbleWatcher(t *testing.T, paths ...string) *bubbleWatcher {
+	t.Helper()
+	b := &bubbleWatcher{t: t, fsev: make(chan fsnotify.Event), fser: make(chan error)}
+	w, err := newWatcher(paths, testDebounce, slog.New(slog.DiscardHandler), &fakeDirs{}, b.fsev, b.fser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	b.Watcher = w
+	return b
+}
+
+// write changes a file and delivers the event inotify would.
+func (b *bubbleWatcher) write(path, content string) {
+	b.t.Helper()
+	writeFile(b.t, path, content)
+	b.fsev <- fsnotify.Event{Name: path, Op: fsnotify.Write}
+}
+
+// pending returns the notification waiting now, or nil, once every
+// goroutine in the bubble has settled: a definite answer, not a guess.
+func (b *bubbleWatcher) pending() []string {
+	synctest.Wait()
+	select {
+	case ev := <-b.Events():
+		return ev
+	default:
+		return nil
+	}
+}
+
+func TestWatchBurstIsCoalesced(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		cfg := filepath.Join(t.TempDir(), "config")
+		writeFile(t, cfg, "v = 0\n")
+		w := newBubbleWatcher(t, cfg)
+
+		// 20 writes over half a debounce period, the way an editor's save
+		// or a script's rewrite dribbles out.
+		for i := 1; i <= 20; i++ {
+			w.write(cfg, fmt.Sprintf("v = %d\n", i))
+			if ev := w.pending(); ev != nil {
+				t.Fatalf("reported %q during the burst", ev)
+			}
+			time.Sleep(testDebounce / 40)
+		}
+		// One debounce period after the last event, exactly one report.
+		time.Sleep(testDebounce - testDebounce/40 - time.Nanosecond)
+		if ev := w.pending(); ev != nil {
+			t.Fatalf("reported %q before the burst settled", ev)
+		}
+		time.Sleep(time.Nanosecond)
+		if ev := w.pending(); !slices.Equal(ev, []string{cfg}) {
+			t.Fatalf("after the burst: %q, want %q", ev, cfg)
+		}
+		time.Sleep(10 * testDebounce)
+		if ev := w.pending(); ev != nil {
+			t.Fatalf("reported again: %q", ev)
+		}
+	})
+}
+
+func TestWatchContinuousWritesStillReported(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		cfg := filepath.Join(t.TempDir(), "config")
+		writeFile(t, cfg, "v = 0\n")
+		w := newBubbleWatcher(t, cfg)
+		start := time.Now()
+		var reports []time.Duration
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for range w.Events() {
+				reports = append(reports, time.Since(start))
+			}
+		}()
+
+		// A write every 30 ms for a second never lets a burst settle
+		// (debounce 50 ms), so each burst is reported maxDebouncePeriods
+		// (250 ms) after it began; the next begins with the next write.
+		const every = 30 * time.Millisecond
+		for i := 0; i*int(every) < int(time.Second); i++ {
+			w.write(cfg, fmt.Sprintf("v = %d\n", i+1))
+			time.Sleep(every)
+		}
+		time.Sleep(10 * testDebounce)
+		w.Close()
+		<-done
+		ms := time.Millisecond
+		// Bursts begin at 0, 270 and 540, and 810 ms; the last one settles
+		// 50 ms after the last write (990 ms).
+		want := []time.Duration{250 * ms, 520 * ms, 790 * ms, 1040 * ms}
+		if !slices.Equal(reports, want) {
+			t.Errorf("reports at %v, want at %v", reports, want)
+		}
+	})
+}
+
+func TestWatchSlowReaderGetsMergedNotification(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+		writeFile(t, a, "1")
+		writeFile(t, b, "1")
+		w := newBubbleWatcher(t, a, b)
+
+		// Two separate bursts while nobody reads: the watcher must neither
+		// block nor lose the first.
+		w.write(a, "2")
+		time.Sleep(10 * testDebounce)
+		w.write(b, "2")
+		time.Sleep(10 * testDebounce)
+		if ev := w.pending(); !slices.Equal(slices.Sorted(slices.Values(ev)), []string{a, b}) {
+			t.Fatalf("got %q, want %q and %q in one report", ev, a, b)
+		}
+		if ev := w.pending(); ev != nil {
+			t.Fatalf("reported again: %q", ev)
+		}
+	})
+}
+
+func TestWatchNoOpEventsAndOverflow(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		cfg := filepath.Join(t.TempDir(), "config")
+		writeFile(t, cfg, "a = 1\n")
+		w := newBubbleWatcher(t, cfg)
+
+		// Saving the same content, or a chmod, is no change.
+		w.write(cfg, "a = 1\n")
+		w.fsev <- fsnotify.Event{Name: cfg, Op: fsnotify.Chmod}
+		time.Sleep(10 * testDebounce)
+		if ev := w.pending(); ev != nil {
+			t.Fatalf("no-op save reported: %q", ev)
+		}
+
+		// Lost events (a full inotify queue) make it check every file.
+		writeFile(t, cfg, "a = 2\n")
+		w.fser <- fsnotify.ErrEventOverflow
+		time.Sleep(testDebounce)
+		if ev := w.pending(); !slices.Equal(ev, []string{cfg}) {
+			t.Fatalf("after an overflow: %q, want %q", ev, cfg)
+		}
+	})
 }
