@@ -39,6 +39,9 @@ func SetTopLevelString(text, key, value string) string {
 // reader (the daemon's file watcher, a reload) sees the old file or the
 // new one, never a partial write.
 func WriteFileAtomic(path string, data []byte, mode fs.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err

@@ -71,7 +71,12 @@ func TestWriteFileAtomic(t *testing.T) {
 			}
 		})
 	}
-	if err := WriteFileAtomic(filepath.Join(t.TempDir(), "no", "dir"), []byte("x"), 0o600); err == nil {
-		t.Error("writing into a missing directory succeeded")
+	// `imdsd use` on a first run: the config directory does not exist yet.
+	dir := filepath.Join(t.TempDir(), "new", "imdsd")
+	if err := WriteFileAtomic(filepath.Join(dir, "config.toml"), []byte("x"), 0o600); err != nil {
+		t.Fatalf("writing into a missing directory: %v", err)
+	}
+	if fi, err := os.Stat(dir); err != nil || (runtime.GOOS != "windows" && fi.Mode().Perm() != 0o700) {
+		t.Errorf("created directory: %v %v, want mode 0700", fi, err)
 	}
 }

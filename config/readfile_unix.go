@@ -39,5 +39,5 @@ func checkOwner(path string, spec *fileSpec, fi fs.FileInfo) error {
 	}
 	return &fileError{path: path,
 		problem: fmt.Sprintf("is owned by uid %d, not by you (uid %d) or root, so another user can change it", uid, euid),
-		fix:     fmt.Sprintf("if you trust it, run: sudo chown %d %s; or %s a file you own", euid, shellQuote(path), spec.pointAt)}
+		fix:     fmt.Sprintf("if you trust it, run: sudo chown %d %s; or %s a file you own", euid, ShellQuote(path), spec.pointAt)}
 }

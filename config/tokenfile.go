@@ -71,7 +71,7 @@ func readTokenFile(path string) (string, error) {
 	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o066 != 0 {
 		// Readable by others leaks the token; writable by others lets
 		// them set a token they know.
-		return "", fmt.Errorf("%s: the ECS token file is accessible by other users (mode %04o); run: chmod 600 %s", path, fi.Mode().Perm(), shellQuote(path))
+		return "", fmt.Errorf("%s: the ECS token file is accessible by other users (mode %04o); run: chmod 600 %s", path, fi.Mode().Perm(), ShellQuote(path))
 	}
 	data, err := readCapped(f, path, tokenFileSpec, fi.Size())
 	if err != nil {
@@ -82,7 +82,7 @@ func readTokenFile(path string) (string, error) {
 		return "", fmt.Errorf("%s: the ECS token file is empty; write a token into it, or delete it and imdsd will create one", path)
 	}
 	if trimmed := strings.TrimRight(tok, "\r\n"); trimmed != tok && !strings.ContainsFunc(trimmed, badTokenRune) {
-		return "", fmt.Errorf("%s: the ECS token file ends with a newline, which breaks every SDK (they send the file verbatim as the Authorization header); rewrite it without one, e.g.: printf %%s \"$(cat %s)\" > %s", path, shellQuote(path), shellQuote(path))
+		return "", fmt.Errorf("%s: the ECS token file ends with a newline, which breaks every SDK (they send the file verbatim as the Authorization header); rewrite it without one, e.g.: printf %%s \"$(cat %s)\" > %s", path, ShellQuote(path), ShellQuote(path))
 	}
 	if strings.ContainsFunc(tok, badTokenRune) {
 		return "", fmt.Errorf("%s: the ECS token file contains whitespace or control characters; SDKs send it verbatim as the Authorization header, so it must be a single word with no newline", path)
@@ -162,12 +162,4 @@ func syncDir(dir string) {
 		_ = d.Sync()
 		d.Close()
 	}
-}
-
-// shellQuote quotes p for a copy-pasted shell command when it needs it.
-func shellQuote(p string) string {
-	if p != "" && strings.Trim(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-~+,:@") == "" {
-		return p
-	}
-	return "'" + strings.ReplaceAll(p, "'", `'\''`) + "'"
 }

@@ -93,7 +93,7 @@ func openTokenDir(path, dir string) (int, error) {
 			fix:     tokenFileSpec.pointAt + " a file in a directory you own"}
 	case st.Mode&0o022 != 0:
 		unix.Close(dfd)
-		fix := fmt.Sprintf("run: chmod go-w %s; or %s a file in a private directory", shellQuote(dir), tokenFileSpec.pointAt)
+		fix := fmt.Sprintf("run: chmod go-w %s; or %s a file in a private directory", ShellQuote(dir), tokenFileSpec.pointAt)
 		if st.Mode&unix.S_ISVTX != 0 {
 			// A shared directory like /tmp: the sticky bit keeps others
 			// from renaming our file, but not from creating the name

@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/imdsd/imdsd/config"
 )
@@ -28,7 +25,7 @@ func (d *Daemon) Use(ctx context.Context, profile string) error {
 			return err
 		}
 	}
-	old, err := os.ReadFile(path)
+	old, err := config.ReadConfigFile(path)
 	mode := fs.FileMode(0o600)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -40,60 +37,14 @@ func (d *Daemon) Use(ctx context.Context, profile string) error {
 			mode = fi.Mode().Perm()
 		}
 	}
-	text := setTopLevelString(string(old), "profile", profile)
+	text := config.SetTopLevelString(string(old), "profile", profile)
 	// The real parser judges the result before anything is written.
 	if _, err := config.Parse(path, []byte(text)); err != nil {
 		return fmt.Errorf("not switching: the edited config would be invalid: %w", err)
 	}
-	if err := writeFileAtomic(path, []byte(text), mode); err != nil {
+	if err := config.WriteFileAtomic(path, []byte(text), mode); err != nil {
 		return err
 	}
 	d.log.Info("switched the IMDS profile", "profile", profile, "config", path)
 	return d.Reload(ctx)
-}
-
-// setTopLevelString sets key = "value" among the top-level lines (before
-// the first table header), replacing an existing assignment or adding one
-// at the top. Comments and everything else are kept as they are.
-func setTopLevelString(text, key, value string) string {
-	line := key + " = " + strconv.Quote(value)
-	lines := strings.SplitAfter(text, "\n")
-	for i, l := range lines {
-		t := strings.TrimSpace(l)
-		if strings.HasPrefix(t, "[") {
-			break
-		}
-		if k, _, ok := strings.Cut(t, "="); ok && strings.TrimSpace(k) == key {
-			nl := ""
-			if strings.HasSuffix(l, "\n") {
-				nl = "\n"
-			}
-			lines[i] = line + nl
-			return strings.Join(lines, "")
-		}
-	}
-	return line + "\n" + text
-}
-
-func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".imdsd-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

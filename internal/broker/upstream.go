@@ -82,6 +82,11 @@ func NewSTS(ctx context.Context, p *config.Profile, so STSOptions, bo Options, l
 func newUpstream(ctx context.Context, p *config.Profile, o STSOptions) (*upstream, error) {
 	u := &upstream{p: p, o: o}
 	load := func(ctx context.Context, profile string) (aws.Config, error) {
+		// The SDK opens the files itself: check them first (regular
+		// files of ours, within the size cap), so a FIFO cannot hang it.
+		if err := config.CheckAWSFiles(o.Files); err != nil {
+			return aws.Config{}, err
+		}
 		return awsconfig.LoadDefaultConfig(ctx,
 			awsconfig.WithSharedConfigProfile(profile),
 			awsconfig.WithSharedConfigFiles(o.Files.Config),

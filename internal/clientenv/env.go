@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,11 +33,11 @@ func Render(cfg *config.Config, o Options) (string, error) {
 		return "", fmt.Errorf("profile %s is not served: add it to ecs.profiles in %s (or `imdsd use %s` to serve it on IMDS)", profile, cfg.DisplayPath(), profile)
 	}
 	token := func() (string, error) {
-		b, err := os.ReadFile(cfg.ECS.TokenFile)
+		tok, err := config.ReadTokenFile(cfg.ECS.TokenFile)
 		if err != nil {
 			return "", fmt.Errorf("reading the ECS token: %w (the daemon creates %s on first start)", err, cfg.ECS.TokenFile)
 		}
-		return strings.TrimSpace(string(b)), nil
+		return tok, nil
 	}
 	if o.Docker || o.Compose {
 		return dockerEnv(cfg, profile, o.Compose, token)

@@ -237,7 +237,7 @@ func prepareSystemConfig(o *Options) (string, []byte, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	data, err := os.ReadFile(path)
+	data, err := config.ReadConfigFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		data = []byte(SystemConfig)
