@@ -43,7 +43,21 @@ func NewClient(path string) *Client {
 		Timeout: 30 * time.Second,
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
+			c, err := d.DialContext(ctx, "unix", path)
+			if err != nil {
+				return nil, err
+			}
+			// Nothing is sent (an MFA code, a request for credentials)
+			// before the kernel says who listens: a socket planted by
+			// another user must get nothing and be believed in nothing.
+			if uid, err := peerUID(c); err != nil || (uid >= 0 && !trustedUID(uid)) {
+				c.Close()
+				if err != nil {
+					return nil, fmt.Errorf("cannot tell who serves %s: %w", path, err)
+				}
+				return nil, &untrustedServerError{path: path, uid: uid}
+			}
+			return c, nil
 		}},
 	}}
 }
@@ -65,6 +79,10 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if err != nil {
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
 			return fmt.Errorf("imdsd is not running (nothing answers at %s): start it with `imdsd serve`, or `imdsd service start` if it is installed as a service", c.Socket)
+		}
+		var ue *untrustedServerError
+		if errors.As(err, &ue) {
+			return ue
 		}
 		if errors.Is(err, syscall.EACCES) {
 			return fmt.Errorf("cannot open %s: the control socket belongs to the user the daemon runs as; run this command as that user", c.Socket)
@@ -136,4 +154,14 @@ func (c *Client) Creds(ctx context.Context, profile string) (CredentialProcessOu
 func (c *Client) Sessions(ctx context.Context) ([]audit.Consumer, error) {
 	var s []audit.Consumer
 	return s, c.do(ctx, http.MethodGet, "/v1/sessions", nil, &s)
+}
+
+// untrustedServerError: the control socket is served by another user.
+type untrustedServerError struct {
+	path string
+	uid  int
+}
+
+func (e *untrustedServerError) Error() string {
+	return fmt.Sprintf("refusing to talk to %s: it is served by uid %d, not by you (uid %d) or root, so it is not your imdsd; nothing was sent. Remove it if it is stale, or check IMDSD_SOCKET and control_socket", e.path, e.uid, os.Geteuid())
 }
