@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -46,7 +47,8 @@ func Load(path string) (*Config, error) {
 // explicitly (then a missing file is an error) or is just the default.
 func LoadExplicit(path string, explicit bool) (*Config, error) {
 	if path == "" {
-		path, explicit = DefaultPath(), false
+		// A path named by $IMDSD_CONFIG must exist, like --config.
+		path, explicit = DefaultPath(), os.Getenv("IMDSD_CONFIG") != ""
 		if path == "" {
 			return Parse("", nil)
 		}

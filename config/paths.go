@@ -6,9 +6,12 @@ import (
 	"strings"
 )
 
-// DefaultPath is $XDG_CONFIG_HOME/imdsd/config.toml, else
-// ~/.config/imdsd/config.toml; "" when neither can be determined.
+// DefaultPath is $IMDSD_CONFIG, else $XDG_CONFIG_HOME/imdsd/config.toml,
+// else ~/.config/imdsd/config.toml; "" when none can be determined.
 func DefaultPath() string {
+	if p := os.Getenv("IMDSD_CONFIG"); p != "" {
+		return p
+	}
 	base := userConfigBase()
 	if base == "" {
 		return ""

@@ -46,9 +46,10 @@ func (g *generation) with(f func(*generation)) *generation {
 type plan struct {
 	gen     *generation
 	initial bool
-	fresh   []*broker.Broker     // built for this plan, started at commit
-	added   map[string]*listener // bound for this plan
-	want    map[string]bool      // every listener key the config asks for
+	fresh   []*broker.Broker        // built for this plan, started at commit
+	started map[*broker.Broker]bool // fresh ones a probe started already
+	added   map[string]*listener    // bound for this plan
+	want    map[string]bool         // every listener key the config asks for
 	// for the log line
 	addedP, changedP, removedP []string
 }
@@ -57,6 +58,41 @@ func (p *plan) discard() {
 	for _, l := range p.added {
 		l.close(time.Second)
 	}
+	for b := range p.started {
+		b.Stop()
+	}
+}
+
+// probe starts the plan's broker for name (if it is new) and waits for its
+// first fetch: an error says why the profile cannot be served.
+func (p *plan) probe(ctx context.Context, name string) error {
+	if slices.Contains(p.gen.missing, name) {
+		return fmt.Errorf("profile %s is not in the AWS files; add a [profile %s] section", name, name)
+	}
+	b := p.gen.brokers[name]
+	if b == nil {
+		return fmt.Errorf("profile %s would not be served", name)
+	}
+	if slices.Contains(p.fresh, b) {
+		if p.started == nil {
+			p.started = map[*broker.Broker]bool{}
+		}
+		b.Start(context.Background())
+		p.started[b] = true
+		select {
+		case <-b.Started():
+		case <-ctx.Done():
+			return fmt.Errorf("profile %s: no credentials from STS in time; still serving the previous profile", name)
+		}
+	}
+	if st := b.State(); st.AccessKeyID == "" {
+		msg := st.LastError
+		if msg == "" {
+			msg = "no credentials"
+		}
+		return fmt.Errorf("not switching to %s: %s; still serving the previous profile", name, msg)
+	}
+	return nil
 }
 
 var errFilesChanged = errors.New("the AWS files changed while being loaded")
@@ -217,14 +253,16 @@ func (d *Daemon) commit(p *plan) {
 		for _, b := range p.fresh {
 			b.Stop()
 		}
-		p.fresh = nil
+		p.fresh, p.started = nil, nil
 		next.brokers = map[string]*broker.Broker{}
 	}
 	for _, b := range prev.brokers {
 		b.SetRefreshBefore(cfg.RefreshBefore)
 	}
 	for _, b := range p.fresh {
-		b.Start(context.Background()) // stopped by Stop, when replaced or at shutdown
+		if !p.started[b] {
+			b.Start(context.Background()) // stopped by Stop, when replaced or at shutdown
+		}
 	}
 	d.gen.Store(next)
 	d.pushSettings(next)

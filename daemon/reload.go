@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/imdsd/imdsd/config"
 	"github.com/imdsd/imdsd/internal/broker"
+	"github.com/imdsd/imdsd/internal/control"
 )
 
 // Reload re-reads imdsd's config and the AWS files, validates them whole
@@ -35,10 +38,19 @@ var errNotRunning = errors.New("daemon is not running")
 // ReloadTimeout: a file that never finishes reading leaves the last good
 // generation serving and the caller with an error, not a hang.
 func (d *Daemon) load(ctx context.Context, cfg *config.Config, initial bool) error {
-	return d.loadPlan(ctx, cfg, initial, false)
+	return d.loadPlan(ctx, cfg, loadOpts{initial: initial})
 }
 
-func (d *Daemon) loadPlan(ctx context.Context, cfg *config.Config, initial, unlock bool) error {
+// loadOpts say what kind of load this is.
+type loadOpts struct {
+	initial bool // the start: nothing serves yet
+	unlock  bool // build brokers although locked, and unlock at commit
+	// probe: commit only once this profile has credentials (`imdsd use`),
+	// so a profile that cannot be served never replaces one that is.
+	probe string
+}
+
+func (d *Daemon) loadPlan(ctx context.Context, cfg *config.Config, o loadOpts) error {
 	ctx, cancel := context.WithTimeout(ctx, d.opt.ReloadTimeout)
 	defer cancel()
 	select {
@@ -64,7 +76,12 @@ func (d *Daemon) loadPlan(ctx context.Context, cfg *config.Config, initial, unlo
 	abandoned := false         // guarded by d.mu
 	d.spawn(func() {
 		defer func() { <-d.reloading }()
-		p, err := d.planRetrying(ctx, cfg, prev, bound, initial, unlock)
+		p, err := d.planRetrying(ctx, cfg, prev, bound, o.initial, o.unlock)
+		if err == nil && o.probe != "" {
+			if err = p.probe(ctx, o.probe); err != nil {
+				p.discard()
+			}
+		}
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		switch {
@@ -72,7 +89,7 @@ func (d *Daemon) loadPlan(ctx context.Context, cfg *config.Config, initial, unlo
 			p.discard()
 			err = errors.New("reload abandoned")
 		case err == nil:
-			if unlock && d.lockEpoch == epoch {
+			if o.unlock && d.lockEpoch == epoch {
 				d.locked.Store(false)
 			}
 			d.commit(p)
@@ -146,19 +163,43 @@ func (d *Daemon) Unlock(ctx context.Context) error {
 	if !d.locked.Load() {
 		return nil
 	}
-	if err := d.loadPlan(ctx, d.gen.Load().cfg, false, true); err != nil {
+	if err := d.loadPlan(ctx, d.gen.Load().cfg, loadOpts{unlock: true}); err != nil {
 		return err
 	}
 	d.log.Info("unlocked")
 	return nil
 }
 
-// Refresh asks every broker to fetch now (source keys rotated, `imdsd
-// refresh`); requests keep being served from the cache meanwhile.
+// Refresh asks every broker to fetch now, without waiting.
 func (d *Daemon) Refresh() {
 	for _, b := range d.gen.Load().brokers {
 		b.RefreshNow()
 	}
+}
+
+// RefreshAll has every broker fetch now (source keys rotated, `imdsd
+// refresh`) and waits for each outcome; requests keep being served from
+// the cache meanwhile.
+func (d *Daemon) RefreshAll(ctx context.Context) []control.ProfileRefresh {
+	g := d.gen.Load()
+	out := make([]control.ProfileRefresh, 0, len(g.brokers))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for name, b := range g.brokers {
+		wg.Go(func() {
+			st, err := b.Refresh(ctx)
+			r := control.ProfileRefresh{Name: name, AccessKeyID: st.AccessKeyID, Expires: st.Expires}
+			if err != nil {
+				r.Error = err.Error()
+			}
+			mu.Lock()
+			out = append(out, r)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	slices.SortFunc(out, func(a, b control.ProfileRefresh) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }
 
 // retire keeps a replaced IMDS role answering for the switch grace, then

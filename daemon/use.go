@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/imdsd/imdsd/config"
 )
 
-// Use switches the profile IMDS serves and persists it in imdsd's config
-// file, so it survives restarts; the reload that follows applies it.
+// Use switches the profile IMDS serves once it has credentials, and then
+// persists it in imdsd's config file, so it survives restarts. A profile
+// that cannot be served (unknown, MFA needed, denied by STS) is an error
+// that says why, and the previous profile keeps serving.
 func (d *Daemon) Use(ctx context.Context, profile string) error {
 	path := d.opt.ConfigPath
 	if path == "" {
@@ -19,6 +23,9 @@ func (d *Daemon) Use(ctx context.Context, profile string) error {
 	}
 	if path == "" {
 		return errors.New("no config file path: the home directory is unknown; run imdsd with --config FILE")
+	}
+	if abs, err := filepath.Abs(config.ExpandHome(path)); err == nil {
+		path = abs
 	}
 	if !d.opt.Demo {
 		if _, err := config.ResolveProfile(ctx, d.files, profile); err != nil {
@@ -39,12 +46,20 @@ func (d *Daemon) Use(ctx context.Context, profile string) error {
 	}
 	text := config.SetTopLevelString(string(old), "profile", profile)
 	// The real parser judges the result before anything is written.
-	if _, err := config.Parse(path, []byte(text)); err != nil {
+	cfg, err := config.Parse(path, []byte(text))
+	if err != nil {
 		return fmt.Errorf("not switching: the edited config would be invalid: %w", err)
 	}
-	if err := config.WriteFileAtomic(path, []byte(text), mode); err != nil {
+	err = d.loadPlan(ctx, cfg, loadOpts{probe: profile})
+	d.mu.Lock()
+	d.lastLoad = reloadResult{At: time.Now(), Err: err}
+	d.mu.Unlock()
+	if err != nil {
 		return err
 	}
+	if err := config.WriteFileAtomic(path, []byte(text), mode); err != nil {
+		return fmt.Errorf("IMDS serves %s now, but saving it in %s failed (it will not survive a restart): %w", profile, path, err)
+	}
 	d.log.Info("switched the IMDS profile", "profile", profile, "config", path)
-	return d.Reload(ctx)
+	return nil
 }

@@ -20,7 +20,7 @@ import (
 type socketFlags struct{ config, socket string }
 
 func (f *socketFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&f.config, "config", "c", "", "config file naming the control socket (default $XDG_CONFIG_HOME/imdsd/config.toml)")
+	cmd.Flags().StringVarP(&f.config, "config", "c", "", "config file naming the control socket (default $IMDSD_CONFIG, else $XDG_CONFIG_HOME/imdsd/config.toml)")
 	cmd.Flags().StringVar(&f.socket, "socket", "", "control socket (default: control_socket from the config, or $IMDSD_SOCKET)")
 }
 
@@ -39,25 +39,37 @@ func printJSON(v any) error {
 
 func newStatus() *cobra.Command {
 	var f socketFlags
-	var asJSON bool
+	var asJSON, short bool
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show what the running daemon serves: profiles, keys, expiry, errors, listeners",
+		Short: "Show what the running daemon serves: profiles, keys, expiry, errors, listeners (exit 1 when a profile has no valid credentials)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := f.client().Status(cmd.Context())
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return printJSON(st)
+			now := time.Now()
+			switch {
+			case asJSON:
+				if err := printJSON(st); err != nil {
+					return err
+				}
+			case short:
+				fmt.Println(st.Short(now))
+			default:
+				st.WriteText(os.Stdout, now)
 			}
-			st.WriteText(os.Stdout, time.Now())
+			// Scripts and shell prompts read the outcome from the code.
+			if !st.Healthy(now) {
+				return exitCode(1)
+			}
 			return nil
 		},
 	}
 	f.add(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&short, "short", false, "print one line (for shell prompts); the exit code is 1 when a served profile has no valid credentials")
 	return cmd
 }
 
@@ -103,7 +115,13 @@ func newUse() *cobra.Command {
 		Short: "Switch the profile IMDS serves (saved in the config file)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := f.client().Use(cmd.Context(), args[0])
+			// The daemon switches only once the profile has credentials;
+			// bounded so a hung STS cannot hang the shell.
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			stop := progress("fetching credentials for " + args[0])
+			st, err := f.client().Use(ctx, args[0])
+			stop()
 			if err != nil {
 				return err
 			}
@@ -144,9 +162,41 @@ var (
 		func(ctx context.Context, c *control.Client) error { _, err := c.Unlock(ctx); return err })
 	newReload = simpleCmd("reload", "Re-read the config and AWS files now (as SIGHUP does)", "reloaded",
 		func(ctx context.Context, c *control.Client) error { _, err := c.Reload(ctx); return err })
-	newRefresh = simpleCmd("refresh", "Fetch new credentials for every profile now (cached ones keep serving meanwhile)", "refresh requested",
-		func(ctx context.Context, c *control.Client) error { return c.Refresh(ctx) })
 )
+
+func newRefresh() *cobra.Command {
+	var f socketFlags
+	cmd := &cobra.Command{
+		Use:   "refresh",
+		Short: "Fetch new credentials for every profile now and report each outcome (cached ones keep serving meanwhile)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 40*time.Second)
+			defer cancel()
+			stop := progress("fetching new credentials")
+			res, err := f.client().Refresh(ctx)
+			stop()
+			if err != nil {
+				return err
+			}
+			failed := 0
+			for _, r := range res {
+				if r.Error != "" {
+					failed++
+					fmt.Printf("%s: FAILED: %s\n", r.Name, r.Error)
+					continue
+				}
+				fmt.Printf("%s: %s, expires in %s\n", r.Name, r.AccessKeyID, time.Until(r.Expires).Round(time.Second))
+			}
+			if failed > 0 {
+				return exitCode(1)
+			}
+			return nil
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
 
 func newCreds() *cobra.Command {
 	var f socketFlags
@@ -194,4 +244,40 @@ func newSessions() *cobra.Command {
 	f.add(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// exitCode ends the command with that code and no further message: what
+// went wrong was printed already.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// progress says on stderr what is being waited for, once the wait passes
+// 300 ms (a fast answer prints nothing); the returned func ends it.
+func progress(what string) (stop func()) {
+	done := make(chan struct{})
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		t := time.NewTimer(300 * time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		start := time.Now()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			fmt.Fprintf(os.Stderr, "\r%s... %ds ", what, int(time.Since(start).Seconds()))
+			select {
+			case <-done:
+				fmt.Fprint(os.Stderr, "\r\033[K")
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() { close(done); <-ended }
 }

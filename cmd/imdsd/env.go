@@ -39,7 +39,7 @@ func newEnv() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "config file (default $XDG_CONFIG_HOME/imdsd/config.toml)")
+	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "config file (default $IMDSD_CONFIG, else $XDG_CONFIG_HOME/imdsd/config.toml)")
 	cmd.Flags().StringVarP(&o.Profile, "profile", "p", "", "served profile (default: the one IMDS serves)")
 	cmd.Flags().BoolVar(&o.Docker, "docker", false, "print `docker run` -e flags for containers")
 	cmd.Flags().BoolVar(&o.Compose, "compose", false, "print a compose environment: block")

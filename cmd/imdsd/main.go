@@ -4,10 +4,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -20,6 +22,10 @@ var version = "dev"
 
 func main() {
 	if err := newRoot().Execute(); err != nil {
+		var code exitCode
+		if errors.As(err, &code) {
+			os.Exit(int(code))
+		}
 		fmt.Fprintln(os.Stderr, "imdsd:", err)
 		os.Exit(1)
 	}
@@ -39,6 +45,7 @@ func newRoot() *cobra.Command {
 		newStatus(), newUse(), newMFA(), newLock(), newUnlock(), newCreds(), newSessions(), newReload(), newRefresh(),
 		newEnv(), newRelay(),
 		newServiceCmd(),
+		newVersion(),
 	)
 	return root
 }
@@ -71,8 +78,19 @@ no AWS account is needed: generated dummy credentials are served.`,
 			return d.Run(ctx)
 		},
 	}
-	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "config file (default $XDG_CONFIG_HOME/imdsd/config.toml)")
+	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "config file (default $IMDSD_CONFIG, else $XDG_CONFIG_HOME/imdsd/config.toml)")
 	cmd.Flags().BoolVar(&demo, "demo", false, "serve generated dummy credentials; needs no AWS account")
 	cmd.Flags().StringVar(&logLevel, "log-level", "", "debug, info, warn or error (overrides log_level in the config)")
 	return cmd
+}
+
+func newVersion() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print imdsd's version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Printf("imdsd %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		},
+	}
 }

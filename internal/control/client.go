@@ -115,9 +115,11 @@ func (c *Client) Reload(ctx context.Context) (Status, error) {
 	return s, c.do(ctx, http.MethodPost, "/v1/reload", nil, &s)
 }
 
-// Refresh asks every broker to fetch new credentials now.
-func (c *Client) Refresh(ctx context.Context) error {
-	return c.do(ctx, http.MethodPost, "/v1/refresh", nil, nil)
+// Refresh has every profile fetch new credentials now and returns each
+// outcome.
+func (c *Client) Refresh(ctx context.Context) ([]ProfileRefresh, error) {
+	var out []ProfileRefresh
+	return out, c.do(ctx, http.MethodPost, "/v1/refresh", nil, &out)
 }
 
 // Lock drops every credential and stops serving.

@@ -20,7 +20,8 @@ import (
 type Backend interface {
 	Status() Status
 	Reload(ctx context.Context) error
-	Refresh()
+	// RefreshAll fetches every profile anew and waits for the outcomes.
+	RefreshAll(ctx context.Context) []ProfileRefresh
 	Lock()
 	Unlock(ctx context.Context) error
 	Use(ctx context.Context, profile string) error
@@ -132,8 +133,7 @@ func Handler(b Backend) http.Handler {
 		writeJSON(w, 200, b.Status())
 	})
 	mux.HandleFunc("POST /v1/refresh", func(w http.ResponseWriter, r *http.Request) {
-		b.Refresh()
-		writeJSON(w, 200, struct{}{})
+		writeJSON(w, 200, b.RefreshAll(r.Context()))
 	})
 	mux.HandleFunc("POST /v1/lock", func(w http.ResponseWriter, r *http.Request) {
 		b.Lock()

@@ -84,3 +84,38 @@ func dash(s string) string {
 	}
 	return s
 }
+
+// Healthy: not locked, and every served profile holds credentials that
+// are still valid now.
+func (s Status) Healthy(now time.Time) bool {
+	if s.Locked {
+		return false
+	}
+	for _, p := range s.Profiles {
+		if p.AccessKeyID == "" || !p.Expires.After(now) {
+			return false
+		}
+	}
+	return true
+}
+
+// Short is the status in one line, for shell prompts and scripts.
+func (s Status) Short(now time.Time) string {
+	if s.Locked {
+		return "imdsd: LOCKED (run `imdsd unlock`)"
+	}
+	parts := make([]string, 0, len(s.Profiles))
+	for _, p := range s.Profiles {
+		switch {
+		case p.AccessKeyID != "" && p.Expires.After(now):
+			parts = append(parts, fmt.Sprintf("%s ok (%s left)", p.Name, p.Expires.Sub(now).Round(time.Minute)))
+		case p.NeedsMFA:
+			parts = append(parts, fmt.Sprintf("%s needs MFA (imdsd mfa --profile %s CODE)", p.Name, p.Name))
+		case p.LastError != "":
+			parts = append(parts, fmt.Sprintf("%s FAILING: %s", p.Name, p.LastError))
+		default:
+			parts = append(parts, p.Name+" no credentials yet")
+		}
+	}
+	return "imdsd: " + strings.Join(parts, "; ")
+}

@@ -66,3 +66,11 @@ type MFAResult struct {
 	AccessKeyID string    `json:"access_key_id,omitempty"`
 	Expires     time.Time `json:"expires,omitzero"`
 }
+
+// ProfileRefresh is one profile's outcome of `imdsd refresh`.
+type ProfileRefresh struct {
+	Name        string    `json:"name"`
+	AccessKeyID string    `json:"access_key_id,omitempty"`
+	Expires     time.Time `json:"expires,omitzero"`
+	Error       string    `json:"error,omitempty"`
+}

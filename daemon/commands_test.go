@@ -1,0 +1,85 @@
+package daemon
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/imdsd/imdsd/test/fakests"
+)
+
+// `imdsd use` switches only to a profile that can be served: a role STS
+// denies is an error saying why, and the previous profile keeps serving
+// and stays in the config file. A good profile is served when use returns.
+func TestUseSwitchesOnlyOnceTheProfileHasCredentials(t *testing.T) {
+	const deniedRole = "arn:aws:iam::111122223333:role/denied"
+	e := startEnv(t, envOptions{awsConfig: "\n[profile denied]\nrole_arn = " + deniedRole + "\nsource_profile = base\n"})
+	e.sts.AddRole(deniedRole, fakests.RoleOptions{TrustedPrincipals: []string{"arn:aws:iam::999999999999:user/someone-else"}})
+	ctx := context.Background()
+
+	_, err := e.client().Use(ctx, "denied")
+	if err == nil {
+		t.Fatal("use of a profile STS denies succeeded")
+	}
+	for _, want := range []string{"not switching to denied", "trust policy", "still serving the previous profile"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("use error %q lacks %q", err, want)
+		}
+	}
+	if role, err := e.servedRole(); err != nil || role != devRole {
+		t.Fatalf("after a refused use IMDS serves %q (%v), want %s", role, err, devRole)
+	}
+	if cfg := readFile(t, e.cfgPath); !strings.Contains(cfg, `profile = "dev"`) || strings.Contains(cfg, "denied") {
+		t.Fatalf("a refused use changed the config file:\n%s", cfg)
+	}
+
+	st, err := e.client().Use(ctx, "ops")
+	if err != nil || st.IMDSProfile != "ops" {
+		t.Fatalf("use ops: %+v %v", st.IMDSProfile, err)
+	}
+	// Served by the time use returned: no waiting for a later fetch.
+	if role, err := e.servedRole(); err != nil || role != opsRole {
+		t.Fatalf("right after use ops, IMDS serves %q (%v)", role, err)
+	}
+	if cfg := readFile(t, e.cfgPath); !strings.Contains(cfg, `profile = "ops"`) {
+		t.Fatalf("use did not persist the profile:\n%s", cfg)
+	}
+}
+
+// `imdsd refresh` reports each profile's outcome: a failure is named with
+// its cause, a success with the new key.
+func TestRefreshReportsEachOutcome(t *testing.T) {
+	e := startEnv(t, envOptions{ecsTOML: `profiles = ["ops"]`})
+	ctx := context.Background()
+	before, err := e.client().Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sts.SetFault(fakests.Fault{Mode: fakests.FaultAccessDenied})
+	res, err := e.client().Refresh(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 {
+		t.Fatalf("refresh reported %d profiles, want 2: %+v", len(res), res)
+	}
+	for _, r := range res {
+		if r.Error == "" || !strings.Contains(r.Error, "AccessDenied") {
+			t.Errorf("%s: refresh during an STS denial reported %q, want the denial", r.Name, r.Error)
+		}
+	}
+	e.sts.SetFault(fakests.Fault{})
+	res, err = e.client().Refresh(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := map[string]string{}
+	for _, p := range before.Profiles {
+		old[p.Name] = p.AccessKeyID
+	}
+	for _, r := range res {
+		if r.Error != "" || r.AccessKeyID == "" || r.AccessKeyID == old[r.Name] {
+			t.Errorf("%s: refresh reported %+v, want a new key (was %s)", r.Name, r, old[r.Name])
+		}
+	}
+}
