@@ -100,9 +100,11 @@ type Daemon struct {
 	retiring  map[string]*time.Timer
 	recheck   *time.Timer // a vanished profile's second look
 	lastLoad  reloadResult
-	bridges   []netip.Prefix
-	policies  [2]imds.Policy // ec2, ecs: the policies in force
-	running   bool           // between Run's start and its shutdown
+	// leases count the `imdsd exec` commands running per profile.
+	leases   map[string]int
+	bridges  []netip.Prefix
+	policies [2]imds.Policy // ec2, ecs: the policies in force
+	running  bool           // between Run's start and its shutdown
 	// wg counts every goroutine the daemon starts; Run waits for it.
 	wg sync.WaitGroup
 
@@ -140,7 +142,7 @@ func New(opt Options) (*Daemon, error) {
 	}
 	d := &Daemon{
 		opt: opt, log: opt.Logger, ready: make(chan struct{}), reloading: make(chan struct{}, 1),
-		listeners: map[string]*listener{}, retiring: map[string]*time.Timer{},
+		listeners: map[string]*listener{}, retiring: map[string]*time.Timer{}, leases: map[string]int{},
 		mfa: broker.NewMFAStore(), sessionName: broker.DefaultSessionName(), instanceID: instanceID(), started: time.Now(),
 	}
 	if opt.AWSFiles != nil {

@@ -30,6 +30,9 @@ type generation struct {
 	region   string
 	// also: replaced IMDS roles still answering for the switch grace.
 	also []string
+	// leased: profiles served at ECS /role/<name> for `imdsd exec`
+	// commands while they run, besides what the config serves.
+	leased []string
 }
 
 // with returns a copy of g changed by f (maps are shared unless f
@@ -100,12 +103,17 @@ var errFilesChanged = errors.New("the AWS files changed while being loaded")
 // makePlan reads and validates everything for cfg against the generation
 // in force (prev) and the listeners bound now. It holds no lock: status,
 // lock and requests go on meanwhile. Only one plan is made at a time.
-func (d *Daemon) makePlan(ctx context.Context, cfg *config.Config, prev *generation, bound map[string]bool, initial, unlock bool) (*plan, error) {
+func (d *Daemon) makePlan(ctx context.Context, cfg *config.Config, prev *generation, bound map[string]bool, leased []string, initial, unlock bool) (*plan, error) {
 	if d.opt.planHook != nil {
 		d.opt.planHook(ctx)
 	}
-	names := servedProfiles(cfg)
 	p := &plan{initial: initial, gen: &generation{cfg: cfg, profiles: map[string]*config.Profile{}, vanished: map[string]bool{}}}
+	for _, n := range leased {
+		if !slices.Contains(servedProfiles(cfg), n) {
+			p.gen.leased = append(p.gen.leased, n)
+		}
+	}
+	names := p.gen.served()
 	next := p.gen
 
 	// 1. Resolve profiles (files only, no network). The files are hashed
@@ -309,7 +317,7 @@ const vanishRecheck = 300 * time.Millisecond
 // pushSettings gives the HTTP faces what g serves. Called with d.mu held.
 func (d *Daemon) pushSettings(g *generation) {
 	d.ec2.Update(imds.EC2Settings{Profile: g.cfg.Profile, Region: g.region, TokensRequired: g.cfg.IMDS.TokensRequired, InstanceID: d.instanceID, Also: g.also})
-	d.ecs.Update(imds.ECSSettings{DefaultProfile: g.cfg.Profile, Profiles: g.cfg.ECS.Profiles, Token: g.ecsToken})
+	d.ecs.Update(imds.ECSSettings{DefaultProfile: g.cfg.Profile, Profiles: g.ecsProfiles(), Token: g.ecsToken})
 }
 
 // spawnLocked is spawn for callers holding d.mu.
@@ -345,6 +353,17 @@ func (d *Daemon) newBroker(ctx context.Context, name string, p *config.Profile, 
 		return broker.NewDemo(name, bo, d.log), nil
 	}
 	return broker.NewSTS(ctx, p, broker.STSOptions{Files: d.files, SessionName: d.sessionName, HTTPClient: d.opt.HTTPClient, Opts: cfg.ProfileOptions(name), MFA: d.mfa, Stamp: stamp}, bo, d.log)
+}
+
+// served lists what g serves: the config's profiles, then those leased
+// to `imdsd exec` commands.
+func (g *generation) served() []string {
+	return append(servedProfiles(g.cfg), g.leased...)
+}
+
+// ecsProfiles are the profiles ECS serves at /role/<name>.
+func (g *generation) ecsProfiles() []string {
+	return append(slices.Clone(g.cfg.ECS.Profiles), g.leased...)
 }
 
 // servedProfiles: the IMDS/`/creds` profile first, then the ECS extras.

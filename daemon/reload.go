@@ -70,13 +70,14 @@ func (d *Daemon) loadPlan(ctx context.Context, cfg *config.Config, o loadOpts) e
 		bound[k] = true
 	}
 	epoch := d.lockEpoch
+	leased := slices.Sorted(maps.Keys(d.leases))
 	d.mu.Unlock()
 
 	res := make(chan error, 1) // sent with d.mu held
 	abandoned := false         // guarded by d.mu
 	d.spawn(func() {
 		defer func() { <-d.reloading }()
-		p, err := d.planRetrying(ctx, cfg, prev, bound, o.initial, o.unlock)
+		p, err := d.planRetrying(ctx, cfg, prev, bound, leased, o.initial, o.unlock)
 		if err == nil && o.probe != "" {
 			if err = p.probe(ctx, o.probe); err != nil {
 				p.discard()
@@ -114,7 +115,7 @@ func (d *Daemon) loadPlan(ctx context.Context, cfg *config.Config, o loadOpts) e
 
 // planRetrying makes a plan, again if the AWS files changed meanwhile (an
 // editor saving in several writes).
-func (d *Daemon) planRetrying(ctx context.Context, cfg *config.Config, prev *generation, bound map[string]bool, initial, unlock bool) (*plan, error) {
+func (d *Daemon) planRetrying(ctx context.Context, cfg *config.Config, prev *generation, bound map[string]bool, leased []string, initial, unlock bool) (*plan, error) {
 	if cfg == nil {
 		var err error
 		if cfg, err = config.Load(d.opt.ConfigPath); err != nil {
@@ -122,7 +123,7 @@ func (d *Daemon) planRetrying(ctx context.Context, cfg *config.Config, prev *gen
 		}
 	}
 	for try := 0; ; try++ {
-		p, err := d.makePlan(ctx, cfg, prev, bound, initial, unlock)
+		p, err := d.makePlan(ctx, cfg, prev, bound, leased, initial, unlock)
 		if !errors.Is(err, errFilesChanged) || try == 5 {
 			return p, err
 		}
@@ -222,7 +223,7 @@ func (d *Daemon) retire(name string) {
 			n.also = slices.DeleteFunc(slices.Clone(g.also), func(a string) bool { return a == name })
 		})
 		b := g.brokers[name]
-		if slices.Contains(servedProfiles(g.cfg), name) {
+		if slices.Contains(g.served(), name) {
 			b = nil
 		}
 		if b != nil {

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/imdsd/imdsd/config"
 	"github.com/imdsd/imdsd/imds"
 	"github.com/imdsd/imdsd/internal/audit"
 	"github.com/imdsd/imdsd/internal/control"
@@ -29,8 +28,8 @@ func (d *Daemon) Status() control.Status {
 		ConfigFile: g.cfg.DisplayPath(), AWSFiles: d.files.All(),
 		IMDSProfile: g.cfg.Profile, AuditDropped: d.audit.Dropped(),
 	}
-	for _, n := range servedProfiles(g.cfg) {
-		ps := control.ProfileStatus{Name: n, ServedAt: servedAt(g.cfg, n)}
+	for _, n := range g.served() {
+		ps := control.ProfileStatus{Name: n, ServedAt: servedAt(g, n)}
 		if p := g.profiles[n]; p != nil {
 			ps.Kind, ps.RoleARN = p.Kind.String(), p.RoleARN
 		}
@@ -119,8 +118,12 @@ func (d *Daemon) Creds(r *http.Request, profile string) (imds.Credentials, error
 // Sessions lists who took which credentials recently.
 func (d *Daemon) Sessions() []audit.Consumer { return d.audit.Sessions() }
 
-func servedAt(cfg *config.Config, name string) []string {
+func servedAt(g *generation, name string) []string {
+	cfg := g.cfg
 	var out []string
+	if slices.Contains(g.leased, name) {
+		return []string{"ecs /role/" + name + " (imdsd exec)"}
+	}
 	if name == cfg.Profile {
 		out = append(out, "imds", "ecs /creds")
 	}

@@ -43,7 +43,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(
 		newServe(),
 		newStatus(), newUse(), newMFA(), newLock(), newUnlock(), newCreds(), newSessions(), newReload(), newRefresh(),
-		newEnv(), newRelay(),
+		newExec(), newEnv(), newRelay(),
 		newServiceCmd(),
 		newVersion(),
 	)

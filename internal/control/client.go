@@ -22,6 +22,9 @@ import (
 type Client struct {
 	Socket string
 	hc     *http.Client
+	// hold has no overall timeout: an exec request lasts as long as its
+	// command.
+	hold *http.Client
 }
 
 // SocketFor finds the socket the CLI should use: $IMDSD_SOCKET, else
@@ -39,68 +42,90 @@ func SocketFor(configPath string) string {
 
 // NewClient returns a client for the socket at path.
 func NewClient(path string) *Client {
-	return &Client{Socket: path, hc: &http.Client{
-		Timeout: 30 * time.Second,
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			c, err := d.DialContext(ctx, "unix", path)
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "unix", path)
+		if err != nil {
+			return nil, err
+		}
+		// Nothing is sent (an MFA code, a request for credentials)
+		// before the kernel says who listens: a socket planted by
+		// another user must get nothing and be believed in nothing.
+		if uid, err := peerUID(c); err != nil || (uid >= 0 && !trustedUID(uid)) {
+			c.Close()
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("cannot tell who serves %s: %w", path, err)
 			}
-			// Nothing is sent (an MFA code, a request for credentials)
-			// before the kernel says who listens: a socket planted by
-			// another user must get nothing and be believed in nothing.
-			if uid, err := peerUID(c); err != nil || (uid >= 0 && !trustedUID(uid)) {
-				c.Close()
-				if err != nil {
-					return nil, fmt.Errorf("cannot tell who serves %s: %w", path, err)
-				}
-				return nil, &untrustedServerError{path: path, uid: uid}
-			}
-			return c, nil
-		}},
+			return nil, &untrustedServerError{path: path, uid: uid}
+		}
+		return c, nil
 	}}
+	return &Client{Socket: path, hc: &http.Client{Timeout: 30 * time.Second, Transport: tr}, hold: &http.Client{Transport: tr}}
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	resp, err := c.send(ctx, c.hc, method, path, in)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// Exec asks the daemon to serve profile for a command; the profile stays
+// served until hold is closed (or this process ends).
+func (c *Client) Exec(ctx context.Context, profile string) (s ExecSession, hold io.Closer, err error) {
+	resp, err := c.send(ctx, c.hold, http.MethodPost, "/v1/exec", map[string]string{"profile": profile})
+	if err != nil {
+		return ExecSession{}, nil, err
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		resp.Body.Close()
+		return ExecSession{}, nil, fmt.Errorf("reading imdsd's answer: %w", err)
+	}
+	return s, resp.Body, nil
+}
+
+// send makes one request; a non-200 answer becomes its error.
+func (c *Client) send(ctx context.Context, hc *http.Client, method, path string, in any) (*http.Response, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, "http://imdsd"+path, body)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-			return fmt.Errorf("imdsd is not running (nothing answers at %s): start it with `imdsd serve`, or `imdsd service start` if it is installed as a service", c.Socket)
+			return nil, fmt.Errorf("imdsd is not running (nothing answers at %s): start it with `imdsd serve`, or `imdsd service start` if it is installed as a service", c.Socket)
 		}
 		var ue *untrustedServerError
 		if errors.As(err, &ue) {
-			return ue
+			return nil, ue
 		}
 		if errors.Is(err, syscall.EACCES) {
-			return fmt.Errorf("cannot open %s: the control socket belongs to the user the daemon runs as; run this command as that user", c.Socket)
+			return nil, fmt.Errorf("cannot open %s: the control socket belongs to the user the daemon runs as; run this command as that user", c.Socket)
 		}
-		return fmt.Errorf("talking to imdsd at %s: %w", c.Socket, err)
+		return nil, fmt.Errorf("talking to imdsd at %s: %w", c.Socket, err)
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
 		var e apiError
 		if json.NewDecoder(resp.Body).Decode(&e) == nil && e.Error != "" {
-			return errors.New(e.Error)
+			return nil, errors.New(e.Error)
 		}
-		return fmt.Errorf("imdsd answered %s", resp.Status)
+		return nil, fmt.Errorf("imdsd answered %s", resp.Status)
 	}
-	if out == nil {
-		return nil
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	return resp, nil
 }
 
 // Status fetches the daemon's status.

@@ -30,13 +30,16 @@ type Backend interface {
 	// profile), audited as a vend to r's client.
 	Creds(r *http.Request, profile string) (imds.Credentials, error)
 	Sessions() []audit.Consumer
+	// Exec serves a profile for an `imdsd exec` command until release.
+	Exec(ctx context.Context, profile string) (ExecSession, func(), error)
 }
 
 // Server serves the control API on a unix socket.
 type Server struct {
-	path string
-	srv  *http.Server
-	done chan struct{}
+	path   string
+	srv    *http.Server
+	done   chan struct{}
+	cancel context.CancelFunc // ends held requests (exec) at Close
 }
 
 // Listen binds the socket at path (0600 in a 0700 directory) and serves b
@@ -60,8 +63,9 @@ func Listen(path string, b Backend, log *slog.Logger) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("control_socket %s: %w", path, err)
 	}
-	s := &Server{path: path, done: make(chan struct{})}
-	s.srv = &http.Server{Handler: Handler(b), ReadHeaderTimeout: 5 * time.Second}
+	base, cancel := context.WithCancel(context.Background())
+	s := &Server{path: path, done: make(chan struct{}), cancel: cancel}
+	s.srv = &http.Server{Handler: Handler(b), ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return base }}
 	go func() {
 		defer close(s.done)
 		s.srv.Serve(&peerCheckListener{Listener: ln, log: log})
@@ -73,6 +77,7 @@ func Listen(path string, b Backend, log *slog.Logger) (*Server, error) {
 // Close stops serving, lets requests in flight finish briefly, and removes
 // the socket.
 func (s *Server) Close() {
+	s.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if s.srv.Shutdown(ctx) != nil {
@@ -183,6 +188,27 @@ func Handler(b Backend) http.Handler {
 			return
 		}
 		writeJSON(w, 200, CredentialProcessOutput{Version: 1, AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken, Expiration: c.Expires.UTC().Format(time.RFC3339)})
+	})
+	// exec holds the request open for as long as the command runs: the
+	// profile stays served until the CLI's connection closes, so a
+	// command killed with SIGKILL releases it too.
+	mux.HandleFunc("POST /v1/exec", func(w http.ResponseWriter, r *http.Request) {
+		var in struct{ Profile string }
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.Profile == "" {
+			fail(w, 400, errors.New(`body must be {"profile": "NAME"}`))
+			return
+		}
+		sess, release, err := b.Exec(r.Context(), in.Profile)
+		if err != nil {
+			fail(w, http.StatusUnprocessableEntity, err)
+			return
+		}
+		defer release()
+		writeJSON(w, 200, sess)
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		<-r.Context().Done()
 	})
 	mux.HandleFunc("GET /v1/sessions", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, b.Sessions())

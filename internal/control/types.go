@@ -74,3 +74,13 @@ type ProfileRefresh struct {
 	Expires     time.Time `json:"expires,omitzero"`
 	Error       string    `json:"error,omitempty"`
 }
+
+// ExecSession is what `imdsd exec` gives its command: a container
+// credentials endpoint serving one profile, with its token and region.
+// The Token is the daemon's ECS token: never printed.
+type ExecSession struct {
+	Profile string `json:"profile"`
+	URL     string `json:"url"`
+	Token   string `json:"token"`
+	Region  string `json:"region,omitempty"`
+}
