@@ -25,7 +25,6 @@ import (
 	"github.com/imdsd/imdsd/internal/audit"
 	"github.com/imdsd/imdsd/internal/broker"
 	"github.com/imdsd/imdsd/internal/control"
-	"github.com/imdsd/imdsd/internal/hostnet"
 )
 
 // Options configure a Daemon.
@@ -155,13 +154,14 @@ func New(opt Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.gen.Store(&generation{cfg: cfg, brokers: map[string]*broker.Broker{}})
-	d.bridges = hostnet.DockerBridges()
 	d.setLogLevel(cfg)
 	d.audit = audit.New(d.log)
 	d.ec2 = imds.NewEC2(d, imds.EC2Settings{}, imds.Options{Logger: d.log, OnVend: d.audit.Vend("imds")})
 	d.ecs = imds.NewECS(d, imds.ECSSettings{}, imds.Options{Logger: d.log, OnVend: d.audit.Vend("ecs")})
 	d.ec2Guard = imds.NewGuard(imds.Policy{}, d.ec2)
 	d.ecsGuard = imds.NewGuard(imds.Policy{}, d.ecs)
+	// The docker networks at start, logged with the rule that admits each.
+	d.rescanBridges()
 	return d, nil
 }
 

@@ -77,11 +77,17 @@ const bridgeSettle = 50 * time.Millisecond
 // gives the listeners' policies the new set.
 func (d *Daemon) rescanBridges() {
 	d.bridgeScans.Add(1)
-	now := hostnet.DockerBridges()
+	nets, apiErr := hostnet.DockerBridges()
+	now := hostnet.DockerPrefixes(nets)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !slices.Equal(now, d.bridges) {
-		d.log.Info("docker networks changed; clients from them are accepted", "networks", now)
+		attrs := []any{"networks", nets}
+		if apiErr != nil {
+			// Why only docker's naming counted (often: not in the docker group).
+			attrs = append(attrs, "docker_api_error", apiErr)
+		}
+		d.log.Info("docker networks changed; clients from them are accepted", attrs...)
 		d.bridges = now
 		d.updatePolicies()
 	}

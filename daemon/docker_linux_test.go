@@ -21,14 +21,15 @@ func TestDockerBridgeClientsAccepted(t *testing.T) {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("needs iproute2")
 	}
-	const ifname, bridgeIP, otherIP = "br-imdsdtest", "10.213.7.1", "10.213.8.1"
+	const bridgeIP, otherIP = "10.213.7.1", "10.213.8.1"
+	// Docker's exact naming: with docker not to be asked, only that counts.
+	ifname, other := dockerStyleName(t), "imdsdo"+randHex(t, 4)
+	noDockerAPI(t)
 	run := func(args ...string) {
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 			t.Skipf("ip %v: %v %s", args, err, out)
 		}
 	}
-	exec.Command("ip", "link", "del", ifname).Run()
-	exec.Command("ip", "link", "del", "imdsdother").Run()
 	e := startEnv(t, envOptions{tune: func(o *Options) {}})
 	// Listen on every address so a bridge client can connect at all.
 	writeAtomic(t, e.cfgPath, strings.Replace(readFile(t, e.cfgPath), "[ecs]\nlisten = [\"127.0.0.1:0\"]", "[ecs]\nlisten = [\"0.0.0.0:0\"]", 1))
@@ -54,10 +55,10 @@ func TestDockerBridgeClientsAccepted(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	run("link", "add", "imdsdother", "type", "bridge")
-	t.Cleanup(func() { exec.Command("ip", "link", "del", "imdsdother").Run() })
-	run("addr", "add", otherIP+"/24", "dev", "imdsdother")
-	run("link", "set", "imdsdother", "up")
+	run("link", "add", other, "type", "bridge")
+	t.Cleanup(func() { exec.Command("ip", "link", "del", other).Run() })
+	run("addr", "add", otherIP+"/24", "dev", other)
+	run("link", "set", other, "up")
 	run("link", "add", ifname, "type", "bridge")
 	t.Cleanup(func() { exec.Command("ip", "link", "del", ifname).Run() })
 	run("addr", "add", bridgeIP+"/24", "dev", ifname)
@@ -78,6 +79,7 @@ func TestDockerBridgeClientsAccepted(t *testing.T) {
 // machine causes no scans at all (the daemon used to poll every 2 s), and
 // a new bridge is picked up at once. The second half needs root.
 func TestBridgeWatchIsEventDriven(t *testing.T) {
+	noDockerAPI(t)
 	e := startEnv(t, envOptions{})
 	waitFor(t, 2*time.Second, func() bool { return e.d.bridgeScans.Load() >= 1 }, "no initial scan of docker networks")
 	time.Sleep(100 * time.Millisecond)
@@ -92,8 +94,8 @@ func TestBridgeWatchIsEventDriven(t *testing.T) {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("needs iproute2")
 	}
-	const ifname, bridgeNet = "br-imdsdevent", "10.213.9.1/24"
-	exec.Command("ip", "link", "del", ifname).Run()
+	const bridgeNet = "10.213.9.1/24"
+	ifname := dockerStyleName(t)
 	for _, args := range [][]string{{"link", "add", ifname, "type", "bridge"}, {"addr", "add", bridgeNet, "dev", ifname}} {
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 			t.Skipf("ip %v: %v %s", args, err, out)
