@@ -3,11 +3,8 @@ package daemon
 import (
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -75,4 +72,3 @@ func TestHungReloadLeavesLastGoodServingAndControlAnswering(t *testing.T) {
 		t.Fatalf("after lock during a hung reload: %d, want 503", code)
 	}
 }
-
