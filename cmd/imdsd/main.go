@@ -39,14 +39,31 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 		Version:       version,
 	}
-	// Every command, in the order `imdsd help` lists them.
+	// Every command, in one list (help sorts them by name).
 	root.AddCommand(
 		newServe(),
 		newStatus(), newUse(), newMFA(), newLock(), newUnlock(), newCreds(), newSessions(), newReload(), newRefresh(),
-		newExec(), newEnv(), newRelay(),
+		newProfiles(), newExec(), newEnv(), newRelay(),
 		newServiceCmd(),
 		newVersion(),
 	)
+	// Shell completion offers profile names wherever a profile is named.
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "use":
+			c.ValidArgsFunction = completeProfiles
+		case "exec":
+			c.ValidArgsFunction = func(cmd *cobra.Command, args []string, s string) ([]string, cobra.ShellCompDirective) {
+				if len(args) == 0 {
+					return completeProfiles(cmd, args, s)
+				}
+				return nil, cobra.ShellCompDirectiveDefault // the command and its arguments
+			}
+		}
+		if c.Flags().Lookup("profile") != nil {
+			c.RegisterFlagCompletionFunc("profile", completeProfiles)
+		}
+	}
 	return root
 }
 
