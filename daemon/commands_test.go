@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/imdsd/imdsd/test/fakests"
 )
@@ -81,5 +82,28 @@ func TestRefreshReportsEachOutcome(t *testing.T) {
 		if r.Error != "" || r.AccessKeyID == "" || r.AccessKeyID == old[r.Name] {
 			t.Errorf("%s: refresh reported %+v, want a new key (was %s)", r.Name, r, old[r.Name])
 		}
+	}
+}
+
+// `imdsd mfa` with STS hanging ends within its bound (well inside a TOTP
+// code's life) and says what happened.
+func TestMFAWithSTSHangingEndsInTimeAndSaysWhy(t *testing.T) {
+	mfaRole := "arn:aws:iam::" + account + ":role/admin"
+	e := startEnv(t, envOptions{
+		awsConfig: "\n[profile admin]\nrole_arn = " + mfaRole + "\nsource_profile = base\nmfa_serial = " + mfaSerial + "\n",
+		ecsTOML:   `profiles = ["admin"]`,
+		tune:      func(o *Options) { o.mfaBound = 500 * time.Millisecond },
+	})
+	e.sts.AddRole(mfaRole, fakests.RoleOptions{TrustedPrincipals: []string{userARN}, RequireMFA: true})
+	e.sts.SetMFA(mfaSerial, "123456")
+	e.sts.SetFault(fakests.Fault{Mode: fakests.FaultHang})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := e.client().MFA(ctx, "admin", "123456")
+	if err == nil || !strings.Contains(err.Error(), "did not answer") || !strings.Contains(err.Error(), "new code") {
+		t.Fatalf("mfa with STS hanging: %v, want it to say STS did not answer and to try a new code", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("mfa was not bounded by the daemon")
 	}
 }

@@ -56,6 +56,8 @@ type Options struct {
 
 	// tuning for tests in this package.
 	broker broker.Options
+	// mfaBound overrides how long `imdsd mfa` may take (0 = 20s).
+	mfaBound time.Duration
 	// planHook runs as a plan begins (tests: a reload that hangs).
 	planHook func(ctx context.Context)
 	// switchGrace keeps a replaced IMDS role answering this long, so a

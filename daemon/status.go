@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -70,8 +71,12 @@ func (d *Daemon) Status() control.Status {
 	return st
 }
 
+// mfaBound keeps `imdsd mfa` well inside a TOTP code's 30 s life: past
+// it the user is told what happened, and can type the next code.
+const mfaBound = 20 * time.Second
+
 // MFA starts an MFA session for a profile with a code, then has its broker
-// fetch with it and waits (briefly) for the result.
+// fetch with it and waits for the result, all within mfaBound.
 func (d *Daemon) MFA(ctx context.Context, profile, code string) (control.MFAResult, error) {
 	g := d.gen.Load()
 	if profile == "" {
@@ -84,18 +89,22 @@ func (d *Daemon) MFA(ctx context.Context, profile, code string) (control.MFAResu
 	if b == nil {
 		return control.MFAResult{}, fmt.Errorf("profile %s is not served", profile)
 	}
+	bound := cmp.Or(d.opt.mfaBound, mfaBound)
+	ctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
 	exp, err := b.LoginMFA(ctx, code)
 	if err != nil {
+		if ctx.Err() != nil {
+			return control.MFAResult{}, fmt.Errorf("STS did not answer GetSessionToken within %s, so no MFA session was started; check the network, then run `imdsd mfa` again with a new code (%v)", bound, err)
+		}
 		return control.MFAResult{}, err
 	}
 	res := control.MFAResult{Profile: profile, MFAExpires: exp}
 	// Wait for the broker to use the session, so the user learns at once
 	// whether the role can be assumed with it.
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
 	st, err := b.Refresh(ctx)
 	if err != nil {
-		return res, fmt.Errorf("MFA session started, but fetching credentials with it failed: %w", err)
+		return res, fmt.Errorf("MFA session started (until %s), but fetching credentials with it failed: %w", exp.Local().Format(time.Kitchen), err)
 	}
 	res.AccessKeyID, res.Expires = st.AccessKeyID, st.Expires
 	return res, nil

@@ -92,7 +92,12 @@ func newMFA() *cobra.Command {
 				}
 				code = strings.TrimSpace(line)
 			}
-			res, err := f.client().MFA(cmd.Context(), profile, code)
+			// The daemon bounds the exchange at 20 s; this is a backstop.
+			ctx, cancel := context.WithTimeout(cmd.Context(), 25*time.Second)
+			defer cancel()
+			stop := progress("starting the MFA session with STS")
+			res, err := f.client().MFA(ctx, profile, code)
+			stop()
 			if err != nil {
 				return err
 			}
