@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -39,12 +40,15 @@ func printJSON(v any) error {
 
 func newStatus() *cobra.Command {
 	var f socketFlags
-	var asJSON, short bool
+	var asJSON, short, watch bool
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show what the running daemon serves: profiles, keys, expiry, errors, listeners (exit 1 when a profile has no valid credentials)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if watch {
+				return watchStatus(cmd.Context(), f.client())
+			}
 			st, err := f.client().Status(cmd.Context())
 			if err != nil {
 				return err
@@ -69,6 +73,7 @@ func newStatus() *cobra.Command {
 	}
 	f.add(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "redraw once a second, with the most recent consumers (Ctrl-C ends it)")
 	cmd.Flags().BoolVar(&short, "short", false, "print one line (for shell prompts); the exit code is 1 when a served profile has no valid credentials")
 	return cmd
 }
@@ -285,4 +290,38 @@ func progress(what string) (stop func()) {
 		}
 	}()
 	return func() { close(done); <-ended }
+}
+
+// watchStatus redraws the status in place once a second, for a terminal
+// kept open beside the work.
+func watchStatus(ctx context.Context, c *control.Client) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		st, err := c.Status(ctx)
+		var b strings.Builder
+		b.WriteString("\033[H\033[2J") // home, clear
+		now := time.Now()
+		if err != nil {
+			fmt.Fprintf(&b, "%s  %v\n", now.Format(time.TimeOnly), err)
+		} else {
+			fmt.Fprintf(&b, "%s  (Ctrl-C to stop)\n", now.Format(time.TimeOnly))
+			st.WriteText(&b, now)
+			if cs, err := c.Sessions(ctx); err == nil && len(cs) > 0 {
+				sort.Slice(cs, func(i, j int) bool { return cs[i].Last.After(cs[j].Last) })
+				b.WriteString("\nRECENT CONSUMERS\n")
+				tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+				for _, c := range cs[:min(len(cs), 8)] {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s ago\n", c.Profile, c.Face, c.Who, c.Requests, now.Sub(c.Last).Round(time.Second))
+				}
+				tw.Flush()
+			}
+		}
+		os.Stdout.WriteString(b.String())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
 }
