@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -105,5 +107,47 @@ func TestMFAWithSTSHangingEndsInTimeAndSaysWhy(t *testing.T) {
 	}
 	if ctx.Err() != nil {
 		t.Fatal("mfa was not bounded by the daemon")
+	}
+}
+
+// `imdsd creds` callers are named in the audit by the control socket's
+// peer credentials: their uid and pid, not an empty address.
+func TestCredsCallersAreNamedInSessions(t *testing.T) {
+	e := startEnv(t, envOptions{})
+	ctx := context.Background()
+	if _, err := e.client().Creds(ctx, "dev"); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := e.client().Sessions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("uid %d pid %d", os.Geteuid(), os.Getpid())
+	for _, c := range cs {
+		if c.Face == "control" && strings.HasPrefix(c.Who, want) {
+			return
+		}
+	}
+	t.Fatalf("sessions %+v: no control consumer named %q", cs, want)
+}
+
+// A second `imdsd serve` with the same config says one runs already,
+// before it binds anything or logs "serving".
+func TestSecondServeSaysOneRuns(t *testing.T) {
+	e := startEnv(t, envOptions{})
+	var logs syncBuffer
+	d2, err := New(Options{ConfigPath: e.cfgPath, AWSFiles: e.d.opt.AWSFiles, Logger: newTestLogger(&logs), NoWatch: true, HTTPClient: loopbackOnlyHTTP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d2.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "another imdsd is running") {
+		t.Fatalf("second serve: %v", err)
+	}
+	if strings.Contains(logs.String(), "msg=serving") {
+		t.Fatalf("the second serve logged that it serves:\n%s", logs.String())
+	}
+	if _, err := e.ec2Creds(context.Background()); err != nil {
+		t.Fatalf("the first daemon stopped serving: %v", err)
 	}
 }

@@ -210,12 +210,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.opt.Demo {
 		d.log.Warn("DEMO MODE: serving generated dummy credentials; they work with no AWS service, only with local emulators")
 	}
-	if err := d.load(ctx, d.gen.Load().cfg, true); err != nil {
-		d.shutdown()
-		return err
-	}
-	d.spawn(func() { d.audit.Run(ctx.Done()) })
-	d.spawn(func() { d.watchBridges(ctx, 2*time.Second) })
+	// The control socket first: a second `imdsd serve` learns that one
+	// runs already before it touches a listener or logs "serving".
 	var ctl *control.Server
 	if path := d.gen.Load().cfg.ControlSocket; path == "" {
 		d.log.Warn("no control socket: the home directory is unknown; set control_socket in the config")
@@ -226,6 +222,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := d.load(ctx, d.gen.Load().cfg, true); err != nil {
+		if ctl != nil {
+			ctl.Close()
+		}
+		d.shutdown()
+		return err
+	}
+	d.spawn(func() { d.audit.Run(ctx.Done()) })
+	d.spawn(func() { d.watchBridges(ctx, 2*time.Second) })
 	close(d.ready)
 	d.watchSignals(ctx)
 	if !d.opt.NoWatch {

@@ -113,7 +113,12 @@ func (a *Auditor) Vend(face string) imds.VendFunc {
 				return
 			}
 		}
-		k := vendKey{face: face, client: r.RemoteAddr, profile: profile, akid: c.AccessKeyID}
+		client := r.RemoteAddr
+		peer, known := peerOf(r.Context())
+		if known {
+			client = "pid " + strconv.Itoa(peer.PID) // a unix socket has no address
+		}
+		k := vendKey{face: face, client: client, profile: profile, akid: c.AccessKeyID}
 		if v, ok := a.entries.Load(k); ok {
 			e := v.(*vendEntry)
 			a.repeat(e, now)
@@ -129,7 +134,11 @@ func (a *Auditor) Vend(face string) imds.VendFunc {
 		// Who owns the client's socket is asked now, once per consumer,
 		// while the connection is surely open: a client that closes at
 		// once takes that answer with it.
-		e.id.UID, e.id.inode = socketOf(e.key.client, e.listener)
+		if known {
+			e.id, e.identTries = peer, identifyTries
+		} else {
+			e.id.UID, e.id.inode = socketOf(e.key.client, e.listener)
+		}
 		e.count.Store(1)
 		e.last.Store(now.UnixNano())
 		if v, loaded := a.entries.LoadOrStore(k, e); loaded {

@@ -65,7 +65,17 @@ func Listen(path string, b Backend, log *slog.Logger) (*Server, error) {
 	}
 	base, cancel := context.WithCancel(context.Background())
 	s := &Server{path: path, done: make(chan struct{}), cancel: cancel}
-	s.srv = &http.Server{Handler: Handler(b), ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return base }}
+	s.srv = &http.Server{
+		Handler: Handler(b), ReadHeaderTimeout: 5 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return base },
+		// The audit names `imdsd creds` callers by the socket's peer.
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if uid, pid, err := peer(c); err == nil && uid >= 0 {
+				return audit.WithPeer(ctx, uid, pid)
+			}
+			return ctx
+		},
+	}
 	go func() {
 		defer close(s.done)
 		s.srv.Serve(&peerCheckListener{Listener: ln, log: log})
