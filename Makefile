@@ -8,10 +8,14 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # plain HTTP/1.1 and STS answers over HTTP/1.1. docs/benchmarks.md, "Idle RSS".
 TAGS ?= nethttpomithttp2
 
-.PHONY: build test race bench fuzz cross demo lint package image e2e-service e2e-docker
+.PHONY: build install test race bench fuzz cross demo lint package image e2e-service e2e-docker
 
 build:
 	CGO_ENABLED=0 $(GO) build -tags '$(TAGS)' -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/imdsd
+
+# The imdsd command into $(go env GOPATH)/bin.
+install:
+	$(GO) install -tags '$(TAGS)' -trimpath -ldflags '$(LDFLAGS)' ./cmd/imdsd
 
 # Unit and loopback integration tests; runnable by any user, no root, no docker.
 test:
