@@ -254,25 +254,18 @@ func prepareSystemConfig(o *Options) (string, []byte, error) {
 	return path, data, nil
 }
 
-// prepareTokenDir creates the ECS token's directory (and the token) owned
-// by the AWS user, so the service, which may write only there, can keep it
-// and the user can read it.
+// prepareTokenDir creates the ECS token's directory owned by the AWS user.
+// The service, running as that user, creates the token itself at start:
+// the token file must be the user's own, in a directory only they can
+// write, and root creating it there would be the very pattern the daemon
+// refuses (another user choosing the token).
 func prepareTokenDir(o *Options, acct *awsAccount, tokenFile string) error {
 	dir := filepath.Dir(tokenFile)
 	if err := mkdirOwned(dir, acct); err != nil {
 		return fmt.Errorf("ECS token directory %s: %w", dir, err)
 	}
-	_, created, err := config.EnsureTokenFile(tokenFile)
-	if err != nil {
-		return fmt.Errorf("ecs.token_file: %w", err)
-	}
-	if created && runtime.GOOS != "windows" {
-		if err := os.Chown(tokenFile, acct.uid, acct.gid); err != nil {
-			return fmt.Errorf("ECS token %s: %w", tokenFile, err)
-		}
-	}
-	if created {
-		fmt.Fprintf(o.out(), "created the ECS token (mode 0600, owner %s): %s\n", acct.name, tokenFile)
+	if _, err := os.Lstat(tokenFile); errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(o.out(), "the service creates the ECS token (mode 0600, owner %s) when it starts: %s\n", acct.name, tokenFile)
 	}
 	return nil
 }
