@@ -349,8 +349,9 @@ check "package: the unit refuses to start without the AWS user drop-in" in_c '! 
 in_c 'systemctl reset-failed imdsd' >/dev/null 2>&1
 check "package: imdsd service install --aws-user alice writes only the drop-in" in_c '
 imdsd service install --aws-user alice && test -f /etc/systemd/system/imdsd.service.d/aws-user.conf && ! test -e /etc/systemd/system/imdsd.service &&
-  [ "$(stat -c "%U %a" /home/alice/.config/imdsd/ecs-token)" = "alice 600" ] && systemctl is-enabled imdsd'
+  [ "$(stat -c "%U %a" /home/alice/.config/imdsd)" = "alice 700" ] && systemctl is-enabled imdsd'
 check "package: imdsd service start waits until it answers" in_c 'imdsd service start'
+check "package: the service created its ECS token as alice, mode 0600" in_c '[ "$(stat -c "%U %a" /home/alice/.config/imdsd/ecs-token)" = "alice 600" ]'
 check "package: status: running, 4 listeners answering" running_and_answering
 check "package: 169.254.169.254/32 and 169.254.170.2/32 on lo, labelled lo:imdsd" addrs_present
 check "package: runs as alice with CAP_NET_BIND_SERVICE+CAP_NET_ADMIN only, NoNewPrivileges" least_privilege
