@@ -153,7 +153,7 @@ ctl() { imdsd "$@" --socket "$WORK/control.sock"; }
 env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$WORK/home" \
 	"$WORK/imdsd" serve --config "$CFG" >"$WORK/imdsd.log" 2>&1 &
 IMDSD_PID=$!
-wait_for 20 ctl status >/dev/null || fatal "setup: imdsd did not start" "$(tail -20 "$WORK/imdsd.log")"
+wait_for 20 ctl sessions >/dev/null || fatal "setup: imdsd did not start" "$(tail -20 "$WORK/imdsd.log")"
 addrs_added() {
 	local out
 	out=$(lo_linklocal)
