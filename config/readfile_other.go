@@ -19,3 +19,7 @@ func checkOwner(string, *fileSpec, fs.FileInfo) error { return nil }
 
 // fileOwner is unknown: Go's FileInfo has no owner on Windows.
 func fileOwner(fs.FileInfo) (int, bool) { return 0, false }
+
+// fileModesMeaningful: Windows keeps who may read and write a file in ACLs,
+// which Go's FileMode does not reflect.
+const fileModesMeaningful = false

@@ -50,3 +50,6 @@ func fileOwner(fi fs.FileInfo) (int, bool) {
 	}
 	return int(st.Uid), true
 }
+
+// fileModesMeaningful: permission bits say who may read and write a file.
+const fileModesMeaningful = true
