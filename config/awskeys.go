@@ -99,11 +99,13 @@ func withTypoHint(files AWSFiles, profile string, e error) error {
 		if slices.Contains(credentialKeys, t.suggest) {
 			// What the SDK made of the profile without the key.
 			asWritten := "the profile " + err.Msg
-			if err.Key != "" {
+			switch {
+			case err.Profile != t.profile && err.Key != "":
+				asWritten = "profile " + err.Profile + ": " + err.Key + ": " + err.Msg
+			case err.Profile != t.profile:
+				asWritten = "profile " + err.Profile + " " + err.Msg
+			case err.Key != "":
 				asWritten = err.Key + ": " + err.Msg
-			}
-			if err.Profile != t.profile {
-				asWritten = "profile " + err.Profile + ": " + asWritten
 			}
 			return &ProfileError{Profile: t.profile, File: t.file, Line: t.line, Key: t.key,
 				Msg: fmt.Sprintf("unknown key; did you mean %s? (as written, %s)", t.suggest, asWritten)}

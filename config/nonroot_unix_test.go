@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -57,7 +58,9 @@ func asNonRoot(t *testing.T) bool {
 		pattern = append(pattern, "^"+regexp.QuoteMeta(part)+"$")
 	}
 	cmd := exec.Command(b.bin, "-test.run="+strings.Join(pattern, "/"), "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), nonRootEnv+"=1", "TMPDIR="+tmp, "HOME="+tmp)
+	// GOCOVERDIR is the parent's, which the other user cannot write.
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GOCOVERDIR=") })
+	cmd.Env = append(env, nonRootEnv+"=1", "TMPDIR="+tmp, "HOME="+tmp)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: otherUID, Gid: otherUID, Groups: []uint32{}}}
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError

@@ -183,15 +183,15 @@ func ResolveProfile(ctx context.Context, files AWSFiles, name string) (*Profile,
 func sdkProfileError(files AWSFiles, name string, err error) error {
 	var nf awsconfig.SharedConfigProfileNotExistError
 	var are awsconfig.SharedConfigAssumeRoleError
-	var arn awsconfig.CredentialRequiresARNError
+	var needsARN awsconfig.CredentialRequiresARNError
 	switch {
 	case errors.As(err, &nf) && nf.Profile == name:
 		return &ProfileNotFoundError{Profile: name, Files: files.All()}
 	case errors.As(err, &nf):
 		// A source_profile that does not exist.
 		return locate(files, name, "source_profile", fmt.Sprintf("source profile %q does not exist; fix source_profile or add that profile", nf.Profile))
-	case errors.As(err, &arn):
-		return locate(files, arn.Profile, arn.Type, fmt.Sprintf("needs role_arn in the same profile: add role_arn = arn:aws:iam::<account-id>:role/<name>, or remove %s", arn.Type))
+	case errors.As(err, &needsARN):
+		return locate(files, needsARN.Profile, needsARN.Type, fmt.Sprintf("needs role_arn in the same profile: add role_arn = arn:aws:iam::<account-id>:role/<name>, or remove %s", needsARN.Type))
 	case errors.As(err, &are):
 		return locate(files, name, "source_profile", "the source_profile chain loops back, or ends in a profile without credentials; make the last profile in the chain hold keys or a credential_source")
 	}

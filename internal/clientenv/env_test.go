@@ -241,10 +241,14 @@ func TestQuotersRoundTrip(t *testing.T) {
 				args = []string{"-NoProfile", "-NonInteractive", "-Command", q.script(values)}
 			}
 			cmd := exec.Command(bin, args...)
-			cmd.Env = append(os.Environ(), "HOME=/nonexistent")
-			out, err := cmd.CombinedOutput()
+			// "~/tok" must not become a home directory: it stays as is
+			// only if the quoting holds. fish writes its state in HOME.
+			cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
 			if err != nil {
-				t.Fatalf("%s: %v\n%s", q.shell, err, out)
+				t.Fatalf("%s: %v\n%s%s", q.shell, err, out, stderr.String())
 			}
 			got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
 			if strings.Join(got, "\n") != strings.Join(values, "\n") {
@@ -290,10 +294,12 @@ func TestShellOutputRuns(t *testing.T) {
 				script += tt.print + " " + n + ` "$` + n + `"` + "\n"
 			}
 			cmd := exec.Command(bin, "-c", script)
-			cmd.Env = append(append(os.Environ(), start...), "OUT="+out)
-			got, err := cmd.CombinedOutput()
+			cmd.Env = append(append(os.Environ(), start...), "OUT="+out, "HOME="+t.TempDir())
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			got, err := cmd.Output()
 			if err != nil {
-				t.Fatalf("%v\n%s", err, got)
+				t.Fatalf("%v\n%s%s", err, got, stderr.String())
 			}
 			if strings.TrimSpace(string(got)) != strings.Join(want, "\n") {
 				t.Errorf("after the output:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
