@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -168,27 +169,46 @@ func ResolveProfile(ctx context.Context, files AWSFiles, name string) (*Profile,
 		o.CredentialsFiles = files.Credentials
 	})
 	if err != nil {
-		var nf awsconfig.SharedConfigProfileNotExistError
-		var are awsconfig.SharedConfigAssumeRoleError
-		switch {
-		case errors.As(err, &nf) && nf.Profile == name:
-			return nil, &ProfileNotFoundError{Profile: name, Files: files.All()}
-		case errors.As(err, &nf):
-			// A source_profile that does not exist.
-			return nil, locate(files, name, "source_profile", fmt.Sprintf("source profile %q does not exist; fix source_profile or add that profile", nf.Profile))
-		case errors.As(err, &are):
-			return nil, locate(files, name, "source_profile", "the source_profile chain loops back, or ends in a profile without credentials; make the last profile in the chain hold keys or a credential_source")
-		}
-		return nil, &ProfileError{Profile: name, Msg: err.Error()}
+		return nil, withTypoHint(files, name, sdkProfileError(files, name, err))
 	}
 	p := &Profile{Name: name}
 	if err := p.fill(files, &sc); err != nil {
-		return nil, err
+		return nil, withTypoHint(files, name, err)
 	}
 	return p, nil
 }
 
-func (p *Profile) fill(files AWSFiles, sc *awsconfig.SharedConfig) error {
+// sdkProfileError explains an error of the SDK's shared-config loader in
+// the user's terms, located in the files where possible.
+func sdkProfileError(files AWSFiles, name string, err error) error {
+	var nf awsconfig.SharedConfigProfileNotExistError
+	var are awsconfig.SharedConfigAssumeRoleError
+	var needsARN awsconfig.CredentialRequiresARNError
+	switch {
+	case errors.As(err, &nf) && nf.Profile == name:
+		return &ProfileNotFoundError{Profile: name, Files: files.All()}
+	case errors.As(err, &nf):
+		// A source_profile that does not exist.
+		return locate(files, name, "source_profile", fmt.Sprintf("source profile %q does not exist; fix source_profile or add that profile", nf.Profile))
+	case errors.As(err, &needsARN):
+		return locate(files, needsARN.Profile, needsARN.Type, fmt.Sprintf("needs role_arn in the same profile: add role_arn = arn:aws:iam::<account-id>:role/<name>, or remove %s", needsARN.Type))
+	case errors.As(err, &are):
+		return locate(files, name, "source_profile", "the source_profile chain loops back, or ends in a profile without credentials; make the last profile in the chain hold keys or a credential_source")
+	}
+	if _, rest, ok := strings.Cut(err.Error(), "partial credentials found for profile "); ok {
+		// The SDK's message, which has no type of its own.
+		p := strings.TrimSpace(strings.SplitN(rest, "\n", 2)[0])
+		has, lacks := "aws_access_key_id", "aws_secret_access_key"
+		if !hasKey(files, p, has) {
+			has, lacks = lacks, has
+		}
+		return locate(files, p, has, fmt.Sprintf("has %s but no %s; add the other half of the key pair, or remove both", has, lacks))
+	}
+	// The SDK's messages may span lines: keep the error on one.
+	return &ProfileError{Profile: name, Msg: strings.Join(strings.Fields(err.Error()), " ")}
+}
+
+func (p *Profile) fill(files AWSFiles, sc *awsconfig.SharedConfig) *ProfileError {
 	seen := map[*awsconfig.SharedConfig]bool{}
 	for c := sc; c != nil; c = c.Source {
 		if seen[c] {
@@ -202,6 +222,11 @@ func (p *Profile) fill(files AWSFiles, sc *awsconfig.SharedConfig) error {
 		if c.RoleARN != "" {
 			if err := checkRoleARN(c.RoleARN); err != nil {
 				return locate(files, c.Profile, "role_arn", err.Error())
+			}
+			if !hasRoleSource(c) {
+				// The SDK would assume it with whatever the container or
+				// instance endpoints give, which may be this very daemon.
+				return locate(files, c.Profile, "role_arn", "nothing to assume the role with: add source_profile = <a profile with keys> or credential_source = Environment, Ec2InstanceMetadata or EcsContainer")
 			}
 		}
 	}
@@ -222,8 +247,7 @@ func (p *Profile) fill(files AWSFiles, sc *awsconfig.SharedConfig) error {
 		p.Kind = KindAssumeRole
 	case sc.Credentials.HasKeys():
 		p.Kind = KindSessionToken
-	case sc.CredentialProcess != "", sc.WebIdentityTokenFile != "", sc.CredentialSource != "",
-		sc.SSOSessionName != "", sc.SSOStartURL != "", sc.SSORoleName != "", sc.SSOAccountID != "":
+	case sc.CredentialProcess != "", sc.WebIdentityTokenFile != "", sc.CredentialSource != "", hasSSO(sc), sc.LoginSession != "":
 		p.Kind = KindProvider
 	default:
 		// Without this check the SDK would fall back to the container or
@@ -235,6 +259,18 @@ func (p *Profile) fill(files AWSFiles, sc *awsconfig.SharedConfig) error {
 	}
 	p.Fingerprint = fingerprint(sc)
 	return nil
+}
+
+// hasRoleSource says whether a profile with role_arn names where the
+// credentials to assume it come from, as the SDK looks for them: another
+// profile, keys or a provider in the same profile, or credential_source.
+func hasRoleSource(c *awsconfig.SharedConfig) bool {
+	return c.Source != nil || c.Credentials.HasKeys() || c.CredentialSource != "" || c.WebIdentityTokenFile != "" ||
+		c.CredentialProcess != "" || hasSSO(c) || c.LoginSession != ""
+}
+
+func hasSSO(c *awsconfig.SharedConfig) bool {
+	return c.SSOSessionName != "" || c.SSOStartURL != "" || c.SSORoleName != "" || c.SSOAccountID != ""
 }
 
 func checkRoleARN(s string) error {
@@ -310,29 +346,87 @@ func locate(files AWSFiles, profile, key, msg string) *ProfileError {
 // section is not in the file. Only for error messages: the SDK does the
 // parsing.
 func findKey(file, profile, key string) int {
+	header, keys := profileKeys(file, profile)
+	for _, k := range keys {
+		if key != "" && k.key == key {
+			return k.line
+		}
+	}
+	return header
+}
+
+// hasKey says whether the profile sets key in any of the files.
+func hasKey(files AWSFiles, profile, key string) bool {
+	for _, f := range files.All() {
+		_, keys := profileKeys(f, profile)
+		if slices.ContainsFunc(keys, func(k keyLine) bool { return k.key == key }) {
+			return true
+		}
+	}
+	return false
+}
+
+// keyLine is a "key = value" line of a profile, for messages.
+type keyLine struct {
+	key     string // lower case, as the SDK reads it
+	written string // as written
+	value   string
+	line    int // 1-based
+}
+
+// profileKeys returns the line of the profile's first section header in an
+// INI file (0 if the file has none) and the key lines of its sections, read
+// as the SDK reads them: keys are case-insensitive, "#" and ";" start
+// comment lines, and indented lines below a key with an empty value
+// ("s3 =") are that key's sub-settings, not the profile's. Only for error
+// messages: the SDK does the parsing.
+func profileKeys(file, profile string) (header int, keys []keyLine) {
 	data, err := readChecked(file, awsConfigSpec)
 	if err != nil {
-		return 0
+		return 0, nil
 	}
 	names := map[string]bool{profile: true, "profile " + profile: true}
 	sc := bufio.NewScanner(bytes.NewReader(data))
-	header, n, in := 0, 0, false
+	n, in, nested := 0, false, false
 	for sc.Scan() {
 		n++
-		t := strings.TrimSpace(sc.Text())
-		if strings.HasPrefix(t, "[") && strings.HasSuffix(t, "]") {
-			name := strings.Join(strings.Fields(strings.Trim(t, "[]")), " ")
-			in = names[name]
+		raw := sc.Text()
+		t := strings.TrimSpace(raw)
+		if t == "" || t[0] == '#' || t[0] == ';' {
+			continue
+		}
+		if h := strings.TrimSpace(cutAny(t, "#", ";")); strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+			in = names[strings.Join(strings.Fields(h[1:len(h)-1]), " ")]
+			nested = false
 			if in && header == 0 {
 				header = n
 			}
 			continue
 		}
-		if in && key != "" {
-			if k, _, ok := strings.Cut(t, "="); ok && strings.TrimSpace(k) == key {
-				return n
-			}
+		// "key = value" or, as the SDK also reads it, "key: value".
+		t = cutAny(t, " #", " ;", "\t#", "\t;")
+		sep := "="
+		if e, c := strings.Index(t, "="), strings.Index(t, ":"); e < 0 || c >= 0 && c < e {
+			sep = ":"
 		}
+		k, v, ok := strings.Cut(t, sep)
+		if !in || !ok {
+			continue
+		}
+		if indented := raw[0] == ' ' || raw[0] == '\t'; indented && nested {
+			continue
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		keys = append(keys, keyLine{key: strings.ToLower(k), written: k, value: v, line: n})
+		nested = v == ""
 	}
-	return header
+	return header, keys
+}
+
+// cutAny returns s up to the first of the separators.
+func cutAny(s string, seps ...string) string {
+	for _, sep := range seps {
+		s, _, _ = strings.Cut(s, sep)
+	}
+	return s
 }

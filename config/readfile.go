@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 )
 
 // Size caps for the files imdsd reads. Real files are far smaller; the caps
@@ -96,14 +97,14 @@ func openChecked(path string, spec *fileSpec) (*os.File, int64, error) {
 	// Look before opening: opening a device can have effects of its own.
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, 0, openError(path, spec, err)
+		return nil, 0, openFailed(path, spec, nil, err)
 	}
 	if err := checkInfo(path, spec, fi); err != nil {
 		return nil, 0, err
 	}
 	f, err := openNoBlock(path)
 	if err != nil {
-		return nil, 0, openError(path, spec, err)
+		return nil, 0, openFailed(path, spec, fi, err)
 	}
 	fi, err = f.Stat()
 	if err == nil {
@@ -182,6 +183,52 @@ func openError(path string, spec *fileSpec, err error) error {
 		return &fileError{path: path, problem: "cannot read the " + spec.what + ": permission denied", fix: "make it readable by the user imdsd runs as, or " + spec.pointAt + " another file", err: err}
 	}
 	return readError(path, spec, err)
+}
+
+// openFailed describes a failed stat (fi nil) or open of a file that stat
+// described as fi. Permission problems get the command that fixes them: the
+// SDK, left to open such a file, would report the profile missing instead.
+func openFailed(path string, spec *fileSpec, fi fs.FileInfo, err error) error {
+	if !errors.Is(err, fs.ErrPermission) {
+		return openError(path, spec, err)
+	}
+	if fi == nil {
+		// Stat needs only search permission on the directories above.
+		dir := closedDir(path)
+		return &fileError{path: path, err: err,
+			problem: fmt.Sprintf("cannot reach the %s: permission denied on the directory %s", spec.what, dir),
+			fix:     fmt.Sprintf("let the user imdsd runs as enter it (chmod u+rx %s, as its owner), or %s another file", ShellQuote(dir), spec.pointAt)}
+	}
+	mode := fi.Mode().Perm()
+	problem := fmt.Sprintf("cannot read the %s: permission denied (mode %04o)", spec.what, mode)
+	uid, known := fileOwner(fi)
+	euid := os.Geteuid()
+	var fix string
+	switch {
+	case known && uid == euid && mode&0o400 == 0:
+		fix = fmt.Sprintf("run: chmod 600 %s; or %s another file", ShellQuote(path), spec.pointAt)
+	case known && uid == euid:
+		problem = fmt.Sprintf("cannot read the %s: permission denied, although its mode %04o lets you read it", spec.what, mode)
+		fix = fmt.Sprintf("an ACL or a security module (SELinux, AppArmor) denies it: check getfacl %s and the audit log, or %s another file", ShellQuote(path), spec.pointAt)
+	case known:
+		fix = fmt.Sprintf("it belongs to uid %d: if you trust it, run: sudo chown %d %s; or %s a file you own", uid, euid, ShellQuote(path), spec.pointAt)
+	default:
+		fix = "make it readable by the user imdsd runs as, or " + spec.pointAt + " another file"
+	}
+	return &fileError{path: path, problem: problem, fix: fix, err: err}
+}
+
+// closedDir returns the directory on path's way that cannot be entered:
+// the deepest one stat still reaches.
+func closedDir(path string) string {
+	dir := filepath.Dir(path)
+	for {
+		parent := filepath.Dir(dir)
+		if _, err := os.Stat(dir); err == nil || parent == dir {
+			return dir
+		}
+		dir = parent
+	}
 }
 
 func readError(path string, spec *fileSpec, err error) error {

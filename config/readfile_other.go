@@ -16,3 +16,10 @@ func openNoBlock(path string) (*os.File, error) {
 // checkOwner accepts every owner: Windows protects files with ACLs, which
 // Go's FileInfo does not expose.
 func checkOwner(string, *fileSpec, fs.FileInfo) error { return nil }
+
+// fileOwner is unknown: Go's FileInfo has no owner on Windows.
+func fileOwner(fs.FileInfo) (int, bool) { return 0, false }
+
+// fileModesMeaningful: Windows keeps who may read and write a file in ACLs,
+// which Go's FileMode does not reflect.
+const fileModesMeaningful = false

@@ -23,11 +23,11 @@ func openNoBlock(path string) (*os.File, error) {
 // mfa_process) and hold its secrets. Root-owned files are fine unless
 // spec.ownerOnly, since root can change anything of ours anyway.
 func checkOwner(path string, spec *fileSpec, fi fs.FileInfo) error {
-	st, ok := fi.Sys().(*syscall.Stat_t)
+	uid, ok := fileOwner(fi)
 	if !ok {
 		return nil
 	}
-	uid, euid := int(st.Uid), os.Geteuid()
+	euid := os.Geteuid()
 	if uid == euid || uid == 0 && !spec.ownerOnly {
 		return nil
 	}
@@ -41,3 +41,15 @@ func checkOwner(path string, spec *fileSpec, fi fs.FileInfo) error {
 		problem: fmt.Sprintf("is owned by uid %d, not by you (uid %d) or root, so another user can change it", uid, euid),
 		fix:     fmt.Sprintf("if you trust it, run: sudo chown %d %s; or %s a file you own", euid, ShellQuote(path), spec.pointAt)}
 }
+
+// fileOwner returns the uid that owns the file fi describes.
+func fileOwner(fi fs.FileInfo) (int, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int(st.Uid), true
+}
+
+// fileModesMeaningful: permission bits say who may read and write a file.
+const fileModesMeaningful = true

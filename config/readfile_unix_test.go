@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -236,4 +237,90 @@ func TestResolveProfileChecksAWSFiles(t *testing.T) {
 			wantErr(t, r.err, tt.bad(cfg, c), tt.want)
 		})
 	}
+}
+
+// An unreadable AWS file is named, with the fix, however the SDK would
+// have misread it: a config file it cannot open looks to it like a missing
+// profile, credentials it cannot open like a chain without keys.
+func TestUnreadableAWSFiles(t *testing.T) {
+	t.Parallel()
+	if !asNonRoot(t) {
+		return
+	}
+	const (
+		cfgText   = "[profile dev]\nrole_arn = arn:aws:iam::111122223333:role/dev\nsource_profile = base\n"
+		credsText = "[base]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = S3CRET\n"
+	)
+	for _, tt := range []struct {
+		name string
+		// close makes one file unreadable and returns it.
+		close func(t *testing.T, cfg, creds string) string
+		want  func(cfg, creds string) []string
+	}{
+		{"config mode 000", func(t *testing.T, cfg, _ string) string {
+			chmod(t, cfg, 0)
+			return cfg
+		}, func(cfg, _ string) []string {
+			return []string{"cannot read the AWS config file: permission denied (mode 0000)", "run: chmod 600 " + cfg, "or point AWS_CONFIG_FILE at another file"}
+		}},
+		{"credentials mode 000", func(t *testing.T, _, creds string) string {
+			chmod(t, creds, 0)
+			return creds
+		}, func(_, creds string) []string {
+			return []string{"cannot read the AWS credentials file: permission denied (mode 0000)", "run: chmod 600 " + creds, "or point AWS_SHARED_CREDENTIALS_FILE at another file"}
+		}},
+		{"credentials write-only", func(t *testing.T, _, creds string) string {
+			chmod(t, creds, 0o200)
+			return creds
+		}, func(_, creds string) []string {
+			return []string{"permission denied (mode 0200)", "run: chmod 600 " + creds}
+		}},
+		{"directory closed", func(t *testing.T, _, creds string) string {
+			chmod(t, filepath.Dir(creds), 0)
+			return creds
+		}, func(_, creds string) []string {
+			dir := filepath.Dir(creds)
+			return []string{"cannot reach the AWS credentials file: permission denied on the directory " + dir, "chmod u+rx " + dir}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			cfg, creds := filepath.Join(dir, "config"), filepath.Join(dir, "creds", "credentials")
+			if err := os.Mkdir(filepath.Dir(creds), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, cfg, cfgText)
+			writeFile(t, creds, credsText)
+			files := AWSFiles{Config: []string{cfg}, Credentials: []string{creds}}
+			if _, err := ResolveProfile(context.Background(), files, "dev"); err != nil {
+				t.Fatalf("readable files: %v", err)
+			}
+			bad := tt.close(t, cfg, creds)
+			want := tt.want(cfg, creds)
+			_, err := ResolveProfile(context.Background(), files, "dev")
+			wantErr(t, err, bad, want...)
+			for _, misleading := range []string{"not found", "loops back", "S3CRET"} {
+				if err != nil && strings.Contains(err.Error(), misleading) {
+					t.Errorf("error %q says %q", err, misleading)
+				}
+			}
+			_, err = StampFiles(files)
+			wantErr(t, err, bad, want...)
+			wantErr(t, CheckAWSFiles(files), bad, want...)
+		})
+	}
+}
+
+// chmod changes path's mode until the test ends.
+func chmod(t *testing.T, path string, mode os.FileMode) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(path, fi.Mode().Perm()) })
 }

@@ -3,9 +3,10 @@ package config
 import "strings"
 
 // ShellQuote quotes s for a copy-pasted POSIX shell command when it needs
-// it.
+// it. "~" is quoted: the shell expands it at the start of a word and after
+// "=" or ":" in an assignment (export VAR=~/x).
 func ShellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-~+,:@") == "" {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+,:@") == "" {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
