@@ -151,3 +151,27 @@ func TestSecondServeSaysOneRuns(t *testing.T) {
 		t.Fatalf("the first daemon stopped serving: %v", err)
 	}
 }
+
+// A credentials file others can read is served (it is the user's choice)
+// but named in status with the fix, once per reload.
+func TestStatusWarnsOfAReadableCredentialsFile(t *testing.T) {
+	e := startEnv(t, envOptions{})
+	must(t, os.Chmod(e.awsCreds, 0o644))
+	must(t, e.d.Reload(context.Background()))
+	st, err := e.client().Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, w := range st.Warnings {
+		found = found || (strings.Contains(w, e.awsCreds) && strings.Contains(w, "chmod 600"))
+	}
+	if !found {
+		t.Fatalf("status warnings %q do not name %s and the fix", st.Warnings, e.awsCreds)
+	}
+	must(t, os.Chmod(e.awsCreds, 0o600))
+	must(t, e.d.Reload(context.Background()))
+	if st, _ := e.client().Status(context.Background()); len(st.Warnings) != 0 {
+		t.Fatalf("warnings after the fix: %q", st.Warnings)
+	}
+}

@@ -30,6 +30,8 @@ type generation struct {
 	region   string
 	// also: replaced IMDS roles still answering for the switch grace.
 	also []string
+	// warnings about the AWS files, for the log and status.
+	warnings []string
 	// leased: profiles served at ECS /role/<name> for `imdsd exec`
 	// commands while they run, besides what the config serves.
 	leased []string
@@ -182,6 +184,7 @@ func (d *Daemon) makePlan(ctx context.Context, cfg *config.Config, prev *generat
 		} else if now != stamp {
 			return nil, errFilesChanged
 		}
+		p.gen.warnings = config.AWSFileWarnings(d.files, names...)
 	}
 
 	// 3. The ECS token.
@@ -302,6 +305,9 @@ func (d *Daemon) commit(p *plan) {
 		})
 	}
 	d.setLogLevel(cfg)
+	for _, w := range next.warnings { // once per committed reload
+		d.log.Warn("AWS files: " + w)
+	}
 
 	if p.initial {
 		d.log.Info("serving", "config", cfg.DisplayPath(), "imds_profile", cfg.Profile, "ecs_profiles", cfg.ECS.Profiles, "listeners", boundL, "region", next.region, "demo", d.opt.Demo)

@@ -69,6 +69,9 @@ func (s Status) WriteText(w io.Writer, now time.Time) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.Face, l.Addr, strings.Join(l.Allow, ", "), dash(strings.Join(l.Hosts, ", ")))
 	}
 	tw.Flush()
+	for _, warn := range s.Warnings {
+		fmt.Fprintf(w, "\nwarning: %s\n", warn)
+	}
 	if s.AuditDropped > 0 {
 		fmt.Fprintf(w, "\naudit: %d vends not recorded (queue full)\n", s.AuditDropped)
 	}

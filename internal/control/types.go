@@ -24,6 +24,8 @@ type Status struct {
 	// AuditDropped counts vends not audited because the audit queue was
 	// full (the clients were still served).
 	AuditDropped int64 `json:"audit_dropped,omitempty"`
+	// Warnings about the AWS files (readable by others, misspelt keys).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // ProfileStatus is one served profile.
