@@ -65,7 +65,10 @@ func RevokeOlderSessions(ctx context.Context, cfg aws.Config, roleARN string, no
 type Error struct {
 	Action  string // "iam:PutRolePolicy"
 	RoleARN string
-	Err     error
+	// Caller names who called IAM, for the sentence ("" = the identity
+	// calling IAM); callers that know better set it.
+	Caller string
+	Err    error
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -81,21 +84,25 @@ func (e *Error) Error() string {
 	var api smithy.APIError
 	var uerr *url.Error
 	var nerr net.Error
+	caller := e.Caller
+	if caller == "" {
+		caller = "the identity calling IAM"
+	}
 	switch {
 	case e.Denied() && errors.As(e.Err, &api):
-		return fmt.Sprintf("IAM denied %s on %s: the identity calling IAM needs %s on that role (or revoke from the IAM console: Roles > %s > Revoke active sessions) [%s: %s]",
-			e.Action, e.RoleARN, e.Action, roleNameOr(e.RoleARN), api.ErrorCode(), api.ErrorMessage())
+		return fmt.Sprintf("IAM denied %s on %s to %s, so nothing was revoked: grant it %s on that role, or use the IAM console's Revoke active sessions on role %s [%s: %s]",
+			e.Action, e.RoleARN, caller, e.Action, roleNameOr(e.RoleARN), api.ErrorCode(), api.ErrorMessage())
 	case errors.As(e.Err, &api) && api.ErrorCode() == "NoSuchEntity":
-		return fmt.Sprintf("IAM %s on %s: the role does not exist in the account of the identity calling IAM; check role_arn [%s: %s]",
-			e.Action, e.RoleARN, api.ErrorCode(), api.ErrorMessage())
+		return fmt.Sprintf("IAM %s on %s: the role does not exist in the account of %s, so nothing was revoked; check role_arn [%s: %s]",
+			e.Action, e.RoleARN, caller, api.ErrorCode(), api.ErrorMessage())
 	case errors.As(e.Err, &api):
-		return fmt.Sprintf("IAM %s on %s failed [%s: %s]", e.Action, e.RoleARN, api.ErrorCode(), api.ErrorMessage())
+		return fmt.Sprintf("IAM %s on %s failed, so nothing was revoked [%s: %s]", e.Action, e.RoleARN, api.ErrorCode(), api.ErrorMessage())
 	case errors.Is(e.Err, context.DeadlineExceeded):
-		return fmt.Sprintf("IAM %s on %s timed out%s; check the network or the IAM endpoint setting (AWS_ENDPOINT_URL_IAM)", e.Action, e.RoleARN, endpointOf(e.Err))
+		return fmt.Sprintf("IAM %s on %s timed out%s, so nothing was revoked; check the network or the IAM endpoint setting (AWS_ENDPOINT_URL_IAM)", e.Action, e.RoleARN, endpointOf(e.Err))
 	case errors.As(e.Err, &uerr), errors.As(e.Err, &nerr):
-		return fmt.Sprintf("could not reach IAM%s for %s on %s: check the network, proxy and AWS_ENDPOINT_URL_IAM [%v]", endpointOf(e.Err), e.Action, e.RoleARN, e.Err)
+		return fmt.Sprintf("could not reach IAM%s for %s on %s, so nothing was revoked: check the network, proxy and AWS_ENDPOINT_URL_IAM [%v]", endpointOf(e.Err), e.Action, e.RoleARN, e.Err)
 	}
-	return fmt.Sprintf("IAM %s on %s failed: %v", e.Action, e.RoleARN, e.Err)
+	return fmt.Sprintf("IAM %s on %s failed, so nothing was revoked: %v", e.Action, e.RoleARN, e.Err)
 }
 
 func roleNameOr(arn string) string {

@@ -49,7 +49,7 @@ func TestRevokeOlderSessions(t *testing.T) {
 		want  []string // "" = success
 	}{
 		{"granted", []string{"iam:PutRolePolicy"}, devRole, nil},
-		{"denied", nil, devRole, []string{"iam:PutRolePolicy", devRole, "needs iam:PutRolePolicy on that role", "Revoke active sessions"}},
+		{"denied", nil, devRole, []string{"IAM denied iam:PutRolePolicy on " + devRole + " to the identity calling IAM", "grant it iam:PutRolePolicy", "Revoke active sessions on role dev", "nothing was revoked"}},
 		{"no such role", []string{"iam:*"}, "arn:aws:iam::111122223333:role/gone", []string{"does not exist", "role/gone"}},
 		{"not a role", []string{"iam:*"}, "arn:aws:iam::111122223333:user/alice", []string{"not a role ARN"}},
 	} {
