@@ -48,6 +48,11 @@ func (d *Daemon) Revoke(ctx context.Context, profile string) (control.RevokeResu
 		return res, nil
 	}
 	st, err := b.Renew(ctx, res.Cutoff)
+	// A reload meanwhile may have replaced the broker, whose first fetch
+	// may predate the cut-off: renew that one too.
+	if nb := d.gen.Load().brokers[profile]; err == nil && nb != nil && nb != b {
+		st, err = nb.Renew(ctx, res.Cutoff)
+	}
 	if err != nil {
 		return res, fmt.Errorf("profile %s: sessions of %s issued before %s are revoked at AWS and the old credentials were dropped, but fetching new ones failed: %w; `imdsd refresh` tries again",
 			profile, p.RoleARN, res.Cutoff.Format(time.RFC3339), err)
