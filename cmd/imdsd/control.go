@@ -165,9 +165,6 @@ func simpleCmd(use, short, done string, call func(context.Context, *control.Clie
 }
 
 var (
-	newLock = simpleCmd("lock", "Drop every cached credential at once and refuse to serve until unlock",
-		"locked: every credential was dropped from memory; clients get 503 until `imdsd unlock`",
-		func(ctx context.Context, c *control.Client) error { _, err := c.Lock(ctx); return err })
 	newUnlock = simpleCmd("unlock", "Serve again after lock (profiles fetch new credentials)", "unlocked",
 		func(ctx context.Context, c *control.Client) error { _, err := c.Unlock(ctx); return err })
 	newReload = simpleCmd("reload", "Re-read the config and AWS files now (as SIGHUP does)", "reloaded",

@@ -17,7 +17,7 @@ const module = "github.com/imdsd/imdsd/"
 // uses never pulls in the daemon.
 var layers = map[string][]string{
 	"cmd/imdsd":          {"config", "daemon", "internal/clientenv", "internal/control", "internal/relay", "internal/service"},
-	"daemon":             {"config", "imds", "internal/audit", "internal/broker", "internal/control", "internal/hostnet"},
+	"daemon":             {"config", "imds", "internal/audit", "internal/broker", "internal/control", "internal/hostnet", "internal/iamops"},
 	"imds":               {},
 	"config":             {},
 	"internal/broker":    {"config", "imds"},
@@ -27,10 +27,15 @@ var layers = map[string][]string{
 	"internal/service":   {"config", "internal/hostnet"},
 	"internal/relay":     {"config", "imds"},
 	"internal/clientenv": {"config"},
+	"internal/iamops":    {},
 }
 
-// stsUser is the one package of the program that may call STS.
-const stsUser = "internal/broker"
+// stsUser is the one package of the program that may call STS, iamUser
+// the one that may call IAM.
+const (
+	stsUser = "internal/broker"
+	iamUser = "internal/iamops"
+)
 
 type listed struct {
 	ImportPath string
@@ -81,6 +86,9 @@ func TestImportLayering(t *testing.T) {
 			}
 			if imp == "github.com/aws/aws-sdk-go-v2/service/sts" && name != stsUser {
 				t.Errorf("%s imports service/sts: only %s calls STS", name, stsUser)
+			}
+			if imp == "github.com/aws/aws-sdk-go-v2/service/iam" && name != iamUser {
+				t.Errorf("%s imports service/iam: only %s calls IAM", name, iamUser)
 			}
 		}
 	}

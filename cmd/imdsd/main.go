@@ -42,7 +42,7 @@ func newRoot() *cobra.Command {
 	// Every command, in one list (help sorts them by name).
 	root.AddCommand(
 		newServe(),
-		newStatus(), newUse(), newMFA(), newLock(), newUnlock(), newCreds(), newSessions(), newReload(), newRefresh(),
+		newStatus(), newUse(), newMFA(), newLock(), newUnlock(), newRevoke(), newCreds(), newSessions(), newReload(), newRefresh(),
 		newProfiles(), newExec(), newEnv(), newRelay(),
 		newServiceCmd(),
 		newVersion(),

@@ -62,3 +62,39 @@ func TestEnvPrintsExports(t *testing.T) {
 		t.Fatalf("env --profile ops: %v\n%s", err, out)
 	}
 }
+
+// revoke and lock --revoke ask first; only y/yes (or --yes) goes ahead,
+// and no answer at all is a no.
+func TestConfirm(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		yes  bool
+		want bool
+	}{
+		{"y\n", false, true}, {"YES\n", false, true}, {"yes", false, true},
+		{"\n", false, false}, {"n\n", false, false}, {"maybe\n", false, false}, {"", false, false},
+		{"", true, true},
+	} {
+		var out bytes.Buffer
+		err := confirm(strings.NewReader(tc.in), &out, "Revoke?", tc.yes)
+		if (err == nil) != tc.want {
+			t.Errorf("answer %q (yes=%v): err %v, want confirmed=%v", tc.in, tc.yes, err, tc.want)
+		}
+		if tc.yes != (out.Len() == 0) {
+			t.Errorf("answer %q (yes=%v): asked %q", tc.in, tc.yes, out.String())
+		}
+		if err != nil && !strings.Contains(err.Error(), "nothing was done") {
+			t.Errorf("refusal %q does not say nothing was done", err)
+		}
+	}
+}
+
+func TestRevokeSaysHowToStartTheDaemon(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	for _, cmd := range [][]string{{"revoke", "--yes"}, {"lock", "--revoke", "--yes"}} {
+		_, err := run(t, append(cmd, "--socket", sock)...)
+		if err == nil || !strings.Contains(err.Error(), "imdsd serve") {
+			t.Errorf("imdsd %v: %v", cmd, err)
+		}
+	}
+}

@@ -56,7 +56,8 @@ func (o *Options) defaults() {
 // attempt is one upstream fetch; done is closed when it ends, so any number
 // of waiting requests share it (200 first requests = 1 STS call).
 type attempt struct {
-	done chan struct{}
+	done    chan struct{}
+	started time.Time // when the loop began it (guarded by Broker.mu)
 }
 
 // broker keeps one profile's credentials fresh. A single goroutine fetches
@@ -84,6 +85,10 @@ type Broker struct {
 	// up is the upstream behind fetch (nil in demo mode), for MFA login
 	// and status.
 	up *upstream
+
+	// floor: credentials from fetches begun before it were issued before a
+	// revocation's cut-off and no longer work, so they are not kept.
+	floor time.Time
 
 	wake   chan struct{}
 	cancel context.CancelFunc
@@ -162,6 +167,7 @@ func (b *Broker) loop(ctx context.Context) {
 			a = &attempt{done: make(chan struct{})}
 			b.inflight = a
 		}
+		a.started = b.opt.Now()
 		b.mu.Unlock()
 
 		fctx, cancel := context.WithTimeout(ctx, b.opt.FetchTimeout)
@@ -199,6 +205,9 @@ func (b *Broker) finish(a *attempt, c *imds.Credentials, err error) time.Time {
 		close(a.done)
 	}()
 	b.lastFetch = now
+	if err == nil && a.started.Before(b.floor) {
+		return now // begun before a revocation's cut-off: fetch again at once
+	}
 	if err != nil {
 		if c == nil { // shutting down
 			return now
@@ -402,6 +411,27 @@ func (b *Broker) Refresh(ctx context.Context) (State, error) {
 		return st, errors.New(st.LastError)
 	}
 	return st, nil
+}
+
+// Renew is Refresh after a revocation at AWS with that cut-off: the
+// cached credentials are dropped at once (they no longer work), and new
+// ones are fetched once the cut-off has passed, so they are issued after
+// it; a fetch begun before it is not kept.
+func (b *Broker) Renew(ctx context.Context, cutoff time.Time) (State, error) {
+	b.mu.Lock()
+	b.floor = cutoff
+	b.cur.Store(nil)
+	b.mu.Unlock()
+	if d := time.Until(cutoff); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return b.State(), fmt.Errorf("profile %s: waiting to fetch credentials issued after the revocation: %w", b.profile, ctx.Err())
+		}
+	}
+	return b.Refresh(ctx)
 }
 
 func (b *Broker) wait(ctx context.Context, a *attempt) error {

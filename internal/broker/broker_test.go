@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -251,5 +252,63 @@ func TestExplainNamesTheFix(t *testing.T) {
 				t.Errorf("Explain(%v) = %q; missing %q", tc.err.Err, got, w)
 			}
 		}
+	}
+}
+
+// Renew after a revocation: the cached key is dropped at once, and a fetch
+// begun before the cut-off is not kept (its credentials were issued
+// before it); what Renew returns was fetched after the cut-off.
+func TestRenewDropsAndDiscardsFetchesBegunBeforeTheCutoff(t *testing.T) {
+	var n atomic.Int64
+	started := make(chan struct{}, 4)
+	release := make(chan struct{})
+	var block atomic.Bool
+	fetch := func(ctx context.Context) (imds.Credentials, error) {
+		k := n.Add(1)
+		if block.Load() {
+			started <- struct{}{}
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return imds.Credentials{}, ctx.Err()
+			}
+		}
+		return imds.Credentials{AccessKeyID: fmt.Sprintf("ASIATEST%08d", k), SecretAccessKey: "s-FAKE", SessionToken: "t-FAKE", Expires: time.Now().Add(time.Hour)}, nil
+	}
+	b := startBroker(t, fetch, Options{})
+	<-b.Started()
+	if st := b.State(); st.AccessKeyID != "ASIATEST00000001" {
+		t.Fatalf("first key %q", st.AccessKeyID)
+	}
+
+	// A refresh is in flight when the revocation happens.
+	block.Store(true)
+	b.RefreshNow()
+	<-started
+	cutoff := time.Now()
+	type result struct {
+		st  State
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := b.Renew(context.Background(), cutoff)
+		done <- result{st, err}
+	}()
+	// Renew drops the cached key before anything else.
+	for b.State().AccessKeyID != "" {
+		runtime.Gosched()
+	}
+	block.Store(false)
+	close(release)
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.st.AccessKeyID == "" || r.st.AccessKeyID == "ASIATEST00000001" || r.st.AccessKeyID == "ASIATEST00000002" {
+		t.Fatalf("after renew the broker holds %q: want a key fetched after the cut-off (not #1, nor #2 begun before it)", r.st.AccessKeyID)
+	}
+	if c, err := b.Credentials(context.Background(), time.Now()); err != nil || c.AccessKeyID != r.st.AccessKeyID {
+		t.Fatalf("serves %q (%v), want %q", c.AccessKeyID, err, r.st.AccessKeyID)
 	}
 }

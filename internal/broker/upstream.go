@@ -82,20 +82,7 @@ func NewSTS(ctx context.Context, p *config.Profile, so STSOptions, bo Options, l
 func newUpstream(ctx context.Context, p *config.Profile, o STSOptions) (*upstream, error) {
 	u := &upstream{p: p, o: o}
 	load := func(ctx context.Context, profile string) (aws.Config, error) {
-		// The SDK opens the files itself: check them first (regular
-		// files of ours, within the size cap), so a FIFO cannot hang it.
-		if err := config.CheckAWSFiles(o.Files); err != nil {
-			return aws.Config{}, err
-		}
-		return awsconfig.LoadDefaultConfig(ctx,
-			awsconfig.WithSharedConfigProfile(profile),
-			awsconfig.WithSharedConfigFiles(o.Files.Config),
-			awsconfig.WithSharedCredentialsFiles(o.Files.Credentials),
-			awsconfig.WithDefaultRegion("us-east-1"),
-			awsconfig.WithHTTPClient(o.HTTPClient),
-			awsconfig.WithRetryMaxAttempts(2),
-			awsconfig.WithAssumeRoleCredentialOptions(u.assumeRoleOptions),
-		)
+		return loadConfig(ctx, o, profile, u.assumeRoleOptions)
 	}
 	src := ""
 	if p.MFASerial != "" {
@@ -131,6 +118,47 @@ func newUpstream(ctx context.Context, p *config.Profile, o STSOptions) (*upstrea
 		return nil, err
 	}
 	return u, nil
+}
+
+// loadConfig builds a profile's provider chain with the SDK's loader.
+func loadConfig(ctx context.Context, o STSOptions, profile string, aro func(*stscreds.AssumeRoleOptions)) (aws.Config, error) {
+	// The SDK opens the files itself: check them first (regular
+	// files of ours, within the size cap), so a FIFO cannot hang it.
+	if err := config.CheckAWSFiles(o.Files); err != nil {
+		return aws.Config{}, err
+	}
+	return awsconfig.LoadDefaultConfig(ctx,
+		awsconfig.WithSharedConfigProfile(profile),
+		awsconfig.WithSharedConfigFiles(o.Files.Config),
+		awsconfig.WithSharedCredentialsFiles(o.Files.Credentials),
+		awsconfig.WithDefaultRegion("us-east-1"),
+		awsconfig.WithHTTPClient(o.HTTPClient),
+		awsconfig.WithRetryMaxAttempts(2),
+		awsconfig.WithAssumeRoleCredentialOptions(aro),
+	)
+}
+
+// SourceConfig is the SDK config of a role profile's source credentials:
+// the identity that assumes the role (its source_profile, itself a chain
+// if that profile is a role), which is who may change the role in IAM.
+// Its credentials come from the SDK's providers, so if the source is a
+// role the SDK assumes it; nothing else here calls STS.
+func SourceConfig(ctx context.Context, p *config.Profile, o STSOptions) (aws.Config, error) {
+	if p.Kind != config.KindAssumeRole {
+		return aws.Config{}, fmt.Errorf("profile %s is not a role profile (it is %s): only a role's sessions can be revoked; for keys, rotate them instead", p.Name, p.Kind)
+	}
+	if len(p.SourceChain) < 2 {
+		return aws.Config{}, fmt.Errorf("profile %s takes its source credentials from credential_source, which imdsd cannot use to call IAM; give it a source_profile, or revoke from the IAM console (Roles > Revoke active sessions)", p.Name)
+	}
+	cfg, err := loadConfig(ctx, o, p.SourceChain[1], func(ao *stscreds.AssumeRoleOptions) {
+		if ao.RoleSessionName == "" {
+			ao.RoleSessionName = o.SessionName
+		}
+	})
+	if err != nil {
+		return aws.Config{}, &config.ProfileError{Profile: p.SourceChain[1], Msg: err.Error()}
+	}
+	return cfg, nil
 }
 
 // renew replaces a provider chain whose last call was cut off: the SDK's

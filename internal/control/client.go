@@ -153,6 +153,20 @@ func (c *Client) Lock(ctx context.Context) (Status, error) {
 	return s, c.do(ctx, http.MethodPost, "/v1/lock", nil, &s)
 }
 
+// LockRevoke locks, then revokes at AWS the sessions of the roles that
+// were served; each role's outcome is in the results.
+func (c *Client) LockRevoke(ctx context.Context) ([]RevokeResult, error) {
+	var out []RevokeResult
+	return out, c.do(ctx, http.MethodPost, "/v1/lock", map[string]bool{"revoke": true}, &out)
+}
+
+// Revoke invalidates at AWS the sessions of profile's role issued until
+// now, and has the daemon serve new credentials.
+func (c *Client) Revoke(ctx context.Context, profile string) (RevokeResult, error) {
+	var r RevokeResult
+	return r, c.do(ctx, http.MethodPost, "/v1/revoke", map[string]string{"profile": profile}, &r)
+}
+
 // Unlock serves again.
 func (c *Client) Unlock(ctx context.Context) (Status, error) {
 	var s Status

@@ -183,3 +183,44 @@ print(len(data), flush=True)`
 		t.Fatalf("the impostor received %s bytes, want 0", lines.Text())
 	}
 }
+
+// lockBackend records which lock the API asked for.
+type lockBackend struct {
+	fakeBackend
+	locked, revoked chan string
+}
+
+func (b lockBackend) Lock() { b.locked <- "lock" }
+func (b lockBackend) LockRevoke(context.Context) []RevokeResult {
+	b.locked <- "lock+revoke"
+	return []RevokeResult{{Profile: "dev", RoleARN: "arn:aws:iam::111122223333:role/dev"}}
+}
+func (b lockBackend) Revoke(_ context.Context, p string) (RevokeResult, error) {
+	b.revoked <- p
+	return RevokeResult{Profile: p, AccessKeyID: "ASIANEW"}, nil
+}
+
+// Plain lock sends no body and stays a plain lock; lock with revoke and
+// revoke reach their backend calls with what the client sent.
+func TestLockAndRevokeRequests(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(privateDir(t), "control.sock")
+	b := lockBackend{locked: make(chan string, 1), revoked: make(chan string, 1)}
+	s, err := Listen(path, b, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c, ctx := NewClient(path), context.Background()
+	if _, err := c.Lock(ctx); err != nil || <-b.locked != "lock" {
+		t.Fatalf("lock: %v", err)
+	}
+	res, err := c.LockRevoke(ctx)
+	if err != nil || <-b.locked != "lock+revoke" || len(res) != 1 || res[0].Profile != "dev" {
+		t.Fatalf("lock --revoke: %+v %v", res, err)
+	}
+	r, err := c.Revoke(ctx, "ops")
+	if err != nil || <-b.revoked != "ops" || r.AccessKeyID != "ASIANEW" {
+		t.Fatalf("revoke: %+v %v", r, err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,7 +24,13 @@ type Backend interface {
 	// RefreshAll fetches every profile anew and waits for the outcomes.
 	RefreshAll(ctx context.Context) []ProfileRefresh
 	Lock()
+	// LockRevoke locks, then revokes at AWS the sessions of every role
+	// that was served, and reports each outcome.
+	LockRevoke(ctx context.Context) []RevokeResult
 	Unlock(ctx context.Context) error
+	// Revoke invalidates at AWS every session of a profile's role issued
+	// until now ("" = the IMDS profile) and serves new credentials.
+	Revoke(ctx context.Context, profile string) (RevokeResult, error)
 	Use(ctx context.Context, profile string) error
 	MFA(ctx context.Context, profile, code string) (MFAResult, error)
 	// Creds returns a profile's credentials for the CLI ("" = the IMDS
@@ -151,8 +158,31 @@ func Handler(b Backend) http.Handler {
 		writeJSON(w, 200, b.RefreshAll(r.Context()))
 	})
 	mux.HandleFunc("POST /v1/lock", func(w http.ResponseWriter, r *http.Request) {
+		// The body is optional: plain lock sends none.
+		var in struct{ Revoke bool }
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil && !errors.Is(err, io.EOF) {
+			fail(w, 400, errors.New(`body must be empty or {"revoke": true}`))
+			return
+		}
+		if in.Revoke {
+			writeJSON(w, 200, b.LockRevoke(r.Context()))
+			return
+		}
 		b.Lock()
 		writeJSON(w, 200, b.Status())
+	})
+	mux.HandleFunc("POST /v1/revoke", func(w http.ResponseWriter, r *http.Request) {
+		var in struct{ Profile string }
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			fail(w, 400, errors.New(`body must be {"profile": "NAME"}`))
+			return
+		}
+		res, err := b.Revoke(r.Context(), in.Profile)
+		if err != nil {
+			fail(w, http.StatusUnprocessableEntity, err)
+			return
+		}
+		writeJSON(w, 200, res)
 	})
 	mux.HandleFunc("POST /v1/unlock", func(w http.ResponseWriter, r *http.Request) {
 		if err := b.Unlock(r.Context()); err != nil {

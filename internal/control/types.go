@@ -86,3 +86,17 @@ type ExecSession struct {
 	Token   string `json:"token"`
 	Region  string `json:"region,omitempty"`
 }
+
+// RevokeResult is one role's outcome of `imdsd revoke` or `imdsd lock
+// --revoke`: sessions issued before Cutoff are denied at AWS, and the
+// profile serves AccessKeyID, fetched after it (none when locked).
+type RevokeResult struct {
+	Profile     string    `json:"profile"`
+	RoleARN     string    `json:"role_arn,omitempty"`
+	Cutoff      time.Time `json:"cutoff,omitzero"`
+	AccessKeyID string    `json:"access_key_id,omitempty"`
+	Expires     time.Time `json:"expires,omitzero"`
+	// Note says why nothing was revoked for a profile that is no role.
+	Note  string `json:"note,omitempty"`
+	Error string `json:"error,omitempty"`
+}

@@ -36,6 +36,7 @@ type principal struct {
 	roleArn     string
 	mfa         bool
 	expires     time.Time
+	issuedAt    time.Time // of session credentials
 }
 
 // apiError is an STS error response.
@@ -86,6 +87,16 @@ func (s *Server) dispatch(reqID string, p *principal, params map[string][]string
 		return nil, &apiError{http.StatusBadRequest, "InvalidAction",
 			fmt.Sprintf("Could not find operation %s for version %s", action, v)}
 	}
+	// A revoked session may still ask who it is, as in AWS; nothing else.
+	if action != "GetCallerIdentity" && action != "" {
+		resource := "*"
+		if action == "AssumeRole" {
+			resource = get("RoleArn")
+		}
+		if aerr := s.explicitDeny(p, "sts:"+action, resource); aerr != nil {
+			return nil, aerr
+		}
+	}
 	switch action {
 	case "":
 		return nil, &apiError{http.StatusBadRequest, "MissingAction", "Missing Action"}
@@ -95,6 +106,8 @@ func (s *Server) dispatch(reqID string, p *principal, params map[string][]string
 		return s.getSessionToken(reqID, p, get)
 	case "GetCallerIdentity":
 		return getCallerIdentity(reqID, p), nil
+	case "GetAccessKeyInfo":
+		return s.getAccessKeyInfo(reqID, get("AccessKeyId"))
 	}
 	return nil, &apiError{http.StatusBadRequest, "InvalidAction",
 		fmt.Sprintf("Could not find operation %s for version %s", action, apiVersion)}
@@ -275,6 +288,7 @@ func (s *Server) issue(ic *issuedCred, durationSeconds int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
+	ic.info.IssuedAt = now
 	if s.lifetime > 0 {
 		// Millisecond precision so sub-second soak-test lifetimes survive
 		// the trip through the XML timestamp.

@@ -4,7 +4,11 @@
 // that passes against it exercises the same signing and credential plumbing
 // that real STS would. It only ever listens on loopback.
 //
-// Supported actions: AssumeRole, GetSessionToken, GetCallerIdentity.
+// Supported STS actions: AssumeRole, GetSessionToken, GetCallerIdentity,
+// GetAccessKeyInfo. It serves a sliver of IAM's Query API on the same
+// address (iam.go), told apart by the SigV4 signing service: inline role
+// policies, enough to revoke a role's older sessions as the console does,
+// and a user's access keys.
 package fakests
 
 import (
@@ -92,6 +96,17 @@ type RoleOptions struct {
 	RequireMFA bool
 	// MaxSessionDuration bounds DurationSeconds. Default 1h.
 	MaxSessionDuration time.Duration
+	// IAMActions are the IAM actions sessions of this role may call
+	// ("iam:PutRolePolicy", "iam:*"); nothing by default, as IAM denies
+	// what no policy allows.
+	IAMActions []string
+}
+
+// UserOptions are an IAM user's permissions (see AddUserWith).
+type UserOptions struct {
+	// IAMActions are the IAM actions the user (and its GetSessionToken
+	// sessions made with MFA) may call; nothing by default.
+	IAMActions []string
 }
 
 // Call is one request received by the server, whether or not it succeeded.
@@ -123,6 +138,10 @@ type Issued struct {
 	Policy            string
 	PolicyArns        []string
 
+	// IssuedAt is when the server issued them (its clock, see SetClock):
+	// what aws:TokenIssueTime compares.
+	IssuedAt time.Time
+
 	// Additions beyond the original brief, useful for assertions.
 	Action      string // "AssumeRole" or "GetSessionToken"
 	SessionName string // RoleSessionName; "" for GetSessionToken
@@ -130,13 +149,16 @@ type Issued struct {
 }
 
 type user struct {
-	secret string
-	arn    string
+	secret  string
+	arn     string
+	created time.Time
 }
 
 type role struct {
 	arn  string
 	opts RoleOptions
+	// policies are its inline policies by name, as put (PutRolePolicy).
+	policies map[string]inlinePolicy
 }
 
 // issuedCred is the server-side record of an issued credential set; the
@@ -154,7 +176,8 @@ type issuedCred struct {
 // Server is a fake STS endpoint. The zero value is not usable; use New.
 type Server struct {
 	mu        sync.Mutex
-	users     map[string]user
+	users     map[string]user        // by access key id
+	userOpts  map[string]UserOptions // by user ARN
 	roles     map[string]role
 	mfa       map[string]string
 	issued    map[string]*issuedCred
@@ -176,12 +199,13 @@ type Server struct {
 // with httptest.NewServer(s).
 func New() *Server {
 	return &Server{
-		users:  make(map[string]user),
-		roles:  make(map[string]role),
-		mfa:    make(map[string]string),
-		issued: make(map[string]*issuedCred),
-		now:    time.Now,
-		stop:   make(chan struct{}),
+		users:    make(map[string]user),
+		userOpts: make(map[string]UserOptions),
+		roles:    make(map[string]role),
+		mfa:      make(map[string]string),
+		issued:   make(map[string]*issuedCred),
+		now:      time.Now,
+		stop:     make(chan struct{}),
 	}
 }
 
@@ -250,21 +274,33 @@ func (s *Server) Close() {
 }
 
 // AddUser registers long-term IAM user keys, e.g. arn:aws:iam::111122223333:user/alice.
+// The user's options (AddUserWith) are left as they are.
 func (s *Server) AddUser(accessKeyID, secret, arn string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.users[accessKeyID] = user{secret: secret, arn: arn}
+	s.users[accessKeyID] = user{secret: secret, arn: arn, created: s.now()}
+}
+
+// AddUserWith is AddUser that also sets the user's options (replacing
+// earlier ones), e.g. to grant it IAM actions.
+func (s *Server) AddUserWith(accessKeyID, secret, arn string, opts UserOptions) {
+	opts.IAMActions = append([]string(nil), opts.IAMActions...)
+	s.AddUser(accessKeyID, secret, arn)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.userOpts[arn] = opts
 }
 
 // AddRole registers (or replaces) an assumable role.
 func (s *Server) AddRole(roleArn string, opts RoleOptions) {
 	opts.TrustedPrincipals = append([]string(nil), opts.TrustedPrincipals...)
+	opts.IAMActions = append([]string(nil), opts.IAMActions...)
 	if opts.MaxSessionDuration <= 0 {
 		opts.MaxSessionDuration = time.Hour
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.roles[roleArn] = role{arn: roleArn, opts: opts}
+	s.roles[roleArn] = role{arn: roleArn, opts: opts, policies: map[string]inlinePolicy{}}
 }
 
 // SetMFA makes code the valid one-time code for the MFA device serial.

@@ -22,6 +22,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, readErr := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	params := requestParams(r, body)
 	sig, sigErr := parseSignature(r)
+	ns := namespaceFor(sig.service)
 
 	idx := s.recordCall(Call{
 		Action:      params.Get("Action"),
@@ -42,16 +43,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		switch f.Mode {
 		case Fault500:
-			status = writeError(w, reqID, errInternal())
+			status = writeError(w, reqID, ns, errInternal())
 			return
 		case FaultThrottle:
-			status = writeError(w, reqID, &apiError{http.StatusBadRequest, "Throttling", "Rate exceeded"})
+			status = writeError(w, reqID, ns, &apiError{http.StatusBadRequest, "Throttling", "Rate exceeded"})
 			return
 		case FaultAccessDenied:
-			status = writeError(w, reqID, &apiError{http.StatusForbidden, "AccessDenied", "Injected fault: access denied"})
+			status = writeError(w, reqID, ns, &apiError{http.StatusForbidden, "AccessDenied", "Injected fault: access denied"})
 			return
 		case FaultExpiredToken:
-			status = writeError(w, reqID, errExpiredToken())
+			status = writeError(w, reqID, ns, errExpiredToken())
 			return
 		case FaultHang:
 			s.wait(r.Context(), -1)
@@ -64,29 +65,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	switch {
 	case readErr != nil:
-		status = writeError(w, reqID, &apiError{http.StatusBadRequest, "MalformedQueryString", "Could not read request body"})
+		status = writeError(w, reqID, ns, &apiError{http.StatusBadRequest, "MalformedQueryString", "Could not read request body"})
 		return
 	case len(body) > maxBody:
-		status = writeError(w, reqID, &apiError{http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "Request body too large"})
+		status = writeError(w, reqID, ns, &apiError{http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "Request body too large"})
 		return
 	case r.Method != http.MethodPost && r.Method != http.MethodGet:
-		status = writeError(w, reqID, &apiError{http.StatusMethodNotAllowed, "InvalidAction", "Only GET and POST are supported"})
+		status = writeError(w, reqID, ns, &apiError{http.StatusMethodNotAllowed, "InvalidAction", "Only GET and POST are supported"})
 		return
 	case sigErr != nil:
-		status = writeError(w, reqID, sigErr)
+		status = writeError(w, reqID, ns, sigErr)
 		return
 	}
 
 	p, aerr := s.authenticate(r, body, sig)
 	if aerr != nil {
-		status = writeError(w, reqID, aerr)
+		status = writeError(w, reqID, ns, aerr)
 		return
 	}
 	caller = p.arn
 
-	resp, aerr := s.dispatch(reqID, p, params)
+	dispatch := s.dispatch
+	if sig.service == iamServiceName {
+		dispatch = s.dispatchIAM
+	}
+	resp, aerr := dispatch(reqID, p, params)
 	if aerr != nil {
-		status = writeError(w, reqID, aerr)
+		status = writeError(w, reqID, ns, aerr)
 		return
 	}
 	status = writeXML(w, http.StatusOK, reqID, resp)

@@ -25,6 +25,7 @@ const (
 	emptySHA256    = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 	unsignedHash   = "UNSIGNED-PAYLOAD"
 	stsServiceName = "sts"
+	iamServiceName = "iam"
 )
 
 // sigInfo is what a request claims about its signature, before verification.
@@ -117,8 +118,9 @@ func parseSignature(r *http.Request) (sigInfo, *apiError) {
 	switch {
 	case scope[4] != "aws4_request":
 		return si, errSignature("Credential should be scoped with a valid terminator: 'aws4_request', not '" + scope[4] + "'.")
-	case si.service != stsServiceName:
-		return si, errSignature("Credential should be scoped to correct service: 'sts'.")
+	case si.service != stsServiceName && si.service != iamServiceName:
+		// One address serves both; the scope says which API is meant.
+		return si, errSignature("Credential should be scoped to correct service: 'sts' or 'iam'.")
 	case si.region == "":
 		return si, errSignature("Credential should be scoped to a valid region.")
 	case si.scopeDate != t.Format("20060102"):
@@ -278,6 +280,7 @@ func (s *Server) authenticate(r *http.Request, body []byte, si sigInfo) (*princi
 		p = principal{
 			arn: ic.arn, userID: ic.userID, account: ic.info.Account, accessKeyID: si.accessKeyID,
 			session: true, roleSession: ic.role, roleArn: ic.info.RoleArn, mfa: ic.info.MFA, expires: ic.info.Expires,
+			issuedAt: ic.info.IssuedAt,
 		}
 	}
 	s.mu.Unlock()

@@ -50,6 +50,14 @@ type getSessionTokenResponse struct {
 	Metadata responseMetadata `xml:"ResponseMetadata"`
 }
 
+type getAccessKeyInfoResponse struct {
+	XMLName xml.Name `xml:"https://sts.amazonaws.com/doc/2011-06-15/ GetAccessKeyInfoResponse"`
+	Result  struct {
+		Account string `xml:"Account"`
+	} `xml:"GetAccessKeyInfoResult"`
+	Metadata responseMetadata `xml:"ResponseMetadata"`
+}
+
 type getCallerIdentityResponse struct {
 	XMLName xml.Name `xml:"https://sts.amazonaws.com/doc/2011-06-15/ GetCallerIdentityResponse"`
 	Result  struct {
@@ -61,7 +69,7 @@ type getCallerIdentityResponse struct {
 }
 
 type errorResponse struct {
-	XMLName xml.Name `xml:"https://sts.amazonaws.com/doc/2011-06-15/ ErrorResponse"`
+	XMLName xml.Name // set per API: STS and IAM answer in their own namespace
 	Error   struct {
 		Type    string `xml:"Type"`
 		Code    string `xml:"Code"`
@@ -70,8 +78,8 @@ type errorResponse struct {
 	RequestID string `xml:"RequestId"`
 }
 
-func writeError(w http.ResponseWriter, reqID string, e *apiError) int {
-	var resp errorResponse
+func writeError(w http.ResponseWriter, reqID, ns string, e *apiError) int {
+	resp := errorResponse{XMLName: xml.Name{Space: ns, Local: "ErrorResponse"}}
 	resp.Error.Type = "Sender"
 	if e.status >= 500 {
 		resp.Error.Type = "Receiver"
