@@ -1,3 +1,5 @@
+//go:build !imds_stdjson
+
 package imds
 
 import (

@@ -544,7 +544,7 @@ func TestEC2ContentLength(t *testing.T) {
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			want := len(appendEC2Doc(nil, c, time.Now(), false))
+			want := len(renderEC2(c, time.Now()))
 			if resp.StatusCode != 200 || resp.ContentLength != int64(want) || len(resp.TransferEncoding) != 0 {
 				t.Errorf("%s with a %d-byte token: status %d, Content-Length %d (want %d), Transfer-Encoding %v",
 					method, size, resp.StatusCode, resp.ContentLength, want, resp.TransferEncoding)

@@ -1,9 +1,7 @@
 package imds
 
 import (
-	"context"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 )
@@ -24,16 +22,6 @@ var defaultLimits = Limits{
 	Idle: 2 * time.Minute,
 }
 
-// Server is an http.Server for an imdsd face. Its time limits are kept by
-// a watchdog that sweeps the connections once a second rather than by
-// net/http's ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout:
-// those re-arm four socket deadlines per request, which cost about 6 % of
-// the throughput of keep-alive credential GETs (bench/, docs/benchmarks.md).
-type Server struct {
-	*http.Server
-	wd *watchdog
-}
-
 // NewServer returns a Server for h (usually a Guard) with bounded time
 // limits and header size. net/http's own error messages (bad requests, TLS
 // probes, accept errors) go to logger at debug level: they are noise
@@ -42,42 +30,22 @@ func NewServer(h http.Handler, logger *slog.Logger) *Server {
 	return newServer(h, logger, defaultLimits, time.Second)
 }
 
-func newServer(h http.Handler, logger *slog.Logger, lim Limits, tick time.Duration) *Server {
-	if logger == nil {
-		logger = slog.Default()
-	}
-	wd := newWatchdog(lim, tick, logger)
-	return &Server{
-		Server: &http.Server{
-			Handler:        h,
-			MaxHeaderBytes: MaxHeaderBytes,
-			ConnState:      wd.connState,
-			ConnContext:    connContext,
-			ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
-		},
-		wd: wd,
-	}
-}
-
-// Serve is http.Server.Serve with every connection accepted from ln under
-// the watchdog. Connections reaching the http.Server another way have no
-// time limits.
-func (s *Server) Serve(ln net.Listener) error {
-	return s.Server.Serve(watchedListener{ln, s.wd})
+// Limits bound how long a connection may stay in each phase.
+type Limits struct {
+	// Header: from accept, or from the first byte after an idle spell, to
+	// the end of the request headers (slowloris).
+	Header time.Duration
+	// Active: from the end of the headers to the end of the response,
+	// body and handler included (stuck handlers, clients that do not read).
+	Active time.Duration
+	// Idle: between requests on a keep-alive connection.
+	Idle time.Duration
 }
 
 // Limits returns the server's time limits.
-func (s *Server) Limits() Limits { return s.wd.lim }
+func (s *Server) Limits() Limits { return s.lim }
 
 type connKey struct{}
-
-// connContext makes a watched connection reachable from its requests.
-func connContext(ctx context.Context, c net.Conn) context.Context {
-	if wc, ok := c.(*wconn); ok {
-		return context.WithValue(ctx, connKey{}, wc)
-	}
-	return ctx
-}
 
 // ConnValue returns a value kept with the connection r arrived on, for a
 // hook that wants memory across the requests of a keep-alive connection
@@ -86,8 +54,6 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 // through a Server. The requests of one connection are served one at a
 // time, so the value needs no locking.
 func ConnValue(r *http.Request) *any {
-	if wc, ok := r.Context().Value(connKey{}).(*wconn); ok {
-		return &wc.value
-	}
-	return nil
+	v, _ := r.Context().Value(connKey{}).(*any)
+	return v
 }

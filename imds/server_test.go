@@ -1,3 +1,5 @@
+//go:build !imds_deadlines
+
 package imds
 
 import (

@@ -1,6 +1,9 @@
+//go:build !imds_deadlines
+
 package imds
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"net/http"
@@ -9,17 +12,49 @@ import (
 	"time"
 )
 
-// Limits bound how long a connection may stay in each phase. A connection
-// over its limit is closed within about a tick of it, never before.
-type Limits struct {
-	// Header: from accept, or from the first byte after an idle spell, to
-	// the end of the request headers (slowloris).
-	Header time.Duration
-	// Active: from the end of the headers to the end of the response,
-	// body and handler included (stuck handlers, clients that do not read).
-	Active time.Duration
-	// Idle: between requests on a keep-alive connection.
-	Idle time.Duration
+// Server is an http.Server for an imdsd face. Its time limits are kept by
+// a watchdog that sweeps the connections once a second rather than by
+// net/http's ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout:
+// those re-arm four socket deadlines per request, which cost about 6 % of
+// the throughput of keep-alive credential GETs (bench/, docs/benchmarks.md).
+type Server struct {
+	*http.Server
+	lim Limits
+	wd  *watchdog
+}
+
+func newServer(h http.Handler, logger *slog.Logger, lim Limits, tick time.Duration) *Server {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	wd := newWatchdog(lim, tick, logger)
+	return &Server{
+		Server: &http.Server{
+			Handler:        h,
+			MaxHeaderBytes: MaxHeaderBytes,
+			ConnState:      wd.connState,
+			ConnContext:    connContext,
+			ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+		},
+		lim: lim,
+		wd:  wd,
+	}
+}
+
+// Serve is http.Server.Serve with every connection accepted from ln under
+// the watchdog. Connections reaching the http.Server another way have no
+// time limits.
+func (s *Server) Serve(ln net.Listener) error {
+	return s.Server.Serve(watchedListener{ln, s.wd})
+}
+
+// connContext makes a watched connection's value reachable from its
+// requests.
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	if wc, ok := c.(*wconn); ok {
+		return context.WithValue(ctx, connKey{}, &wc.value)
+	}
+	return ctx
 }
 
 // Phases of a connection. They live in the low two bits of wconn.state;
