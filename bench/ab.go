@@ -96,10 +96,59 @@ func runAB(ctx context.Context, o options, ps *procs, root, tmp string) (string,
 			return "", err
 		}
 	}
-	return abReport(o, environment(ctx, root), w, order, cold, idle, load), nil
+	side, err := sideBySide(ctx, o, tmp, targets)
+	if err != nil {
+		return "", err
+	}
+	return abReport(o, environment(ctx, root), w, order, side, cold, idle, load), nil
 }
 
-func abReport(o options, env []string, w map[string][]wrkResult, order []string, cold [][]time.Duration, idle, load [3]mem) string {
+// sideBySide loads A and B at the same time, one wrk each, o.runs times
+// per face: whatever else the machine does then falls on both at once,
+// which alternating runs only approach. It returns the results by target
+// name (A and B only).
+func sideBySide(ctx context.Context, o options, tmp string, targets []target) (map[string][]wrkResult, error) {
+	out := map[string][]wrkResult{}
+	for run := range o.runs {
+		progress("side by side %d/%d (2 x %v)", run+1, o.runs, o.dur)
+		for _, face := range []string{"IMDS", "ECS"} {
+			var pair []target
+			for _, t := range targets {
+				if t.name == "A "+face || t.name == "B "+face {
+					pair = append(pair, t)
+				}
+			}
+			res := make([]wrkResult, len(pair))
+			errs := make([]error, len(pair))
+			done := make(chan int)
+			for i, t := range pair {
+				go func() {
+					script, err := wrkScript(tmp, fmt.Sprintf("side%d", i), "GET", t.hdr)
+					if err == nil {
+						res[i], err = runWrk(ctx, o, t.server, t.url, script, o.dur)
+					}
+					errs[i] = err
+					done <- i
+				}()
+			}
+			for range pair {
+				<-done
+			}
+			for i, t := range pair {
+				if errs[i] != nil {
+					return nil, errs[i]
+				}
+				if res[i].bad > 0 {
+					return nil, fmt.Errorf("%s: %d non-2xx responses or socket errors under load", t.name, res[i].bad)
+				}
+				out[t.name] = append(out[t.name], res[i])
+			}
+		}
+	}
+	return out, nil
+}
+
+func abReport(o options, env []string, w map[string][]wrkResult, order []string, side map[string][]wrkResult, cold [][]time.Duration, idle, load [3]mem) string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("## imdsd A/B: A = the tree, B = the tree with -tags %s\n\n", o.ab)
@@ -136,6 +185,13 @@ func abReport(o options, env []string, w map[string][]wrkResult, order []string,
 				med(A, m.f), med(B, m.f), med(R, m.f), ratio(B, A, m.f), ratio(A, R, m.f), ratio(B, R, m.f))
 		}
 	}
+	var both []float64
+	for _, face := range []string{"IMDS", "ECS"} {
+		for i := range w["A "+face] {
+			both = append(both, cpu(w["B "+face][i])/cpu(w["A "+face][i]))
+		}
+	}
+	p("| both faces: server CPU per request, median of the %d per-run B/A ratios | | | | %.3f | | |\n", len(both), medianF(both))
 	c := [3]float64{}
 	for i := range c {
 		c[i] = float64(pct(cold[i], 50)) / float64(time.Millisecond)
@@ -149,7 +205,43 @@ func abReport(o options, env []string, w map[string][]wrkResult, order []string,
 		p("| private memory %s (MiB) | %.1f | %.1f | %.1f | %.2f | %.2f | %.2f |\n", m.when, v[0].private(), v[1].private(), v[2].private(),
 			v[1].private()/v[0].private(), v[0].private()/v[2].private(), v[1].private()/v[2].private())
 	}
-	p("\nPer run: throughput (req/s), server CPU per request:\n\n| run |")
+	p("\nSide by side: A and B loaded at the same time, %d runs x %v per face; medians, and medians of per-run ratios:\n\n", o.runs, o.dur)
+	p("| measure | A | B | B/A |\n|---|---|---|---|\n")
+	sideMed := func(x string, f func(wrkResult) float64) float64 {
+		var v []float64
+		for _, r := range side[x] {
+			v = append(v, f(r))
+		}
+		return medianF(v)
+	}
+	var all []float64 // CPU ratios of both faces: the server code is common
+	for _, face := range []string{"IMDS", "ECS"} {
+		A, B := "A "+face, "B "+face
+		for _, m := range []struct {
+			name, unit string
+			f          func(wrkResult) float64
+		}{{"throughput", "req/s", rps}, {"server CPU per request", "µs", cpu}} {
+			var q []float64
+			for i := range side[A] {
+				q = append(q, m.f(side[B][i])/m.f(side[A][i]))
+				if m.name != "throughput" {
+					all = append(all, q[len(q)-1])
+				}
+			}
+			p("| %s %s (%s) | %.4g | %.4g | %.3f |\n", face, m.name, m.unit, sideMed(A, m.f), sideMed(B, m.f), medianF(q))
+		}
+	}
+	p("| both faces: server CPU per request, median of the %d per-run ratios | | | %.3f |\n", len(all), medianF(all))
+	p("\nPer run, side by side: throughput (req/s), server CPU per request:\n\n| run | A IMDS | B IMDS | A ECS | B ECS |\n|---|---|---|---|---|\n")
+	for i := range o.runs {
+		p("| %d |", i+1)
+		for _, n := range []string{"A IMDS", "B IMDS", "A ECS", "B ECS"} {
+			p(" %.0f, %.1f µs |", side[n][i].rps, cpu(side[n][i]))
+		}
+		p("\n")
+	}
+
+	p("\nPer run, alternating: throughput (req/s), server CPU per request:\n\n| run |")
 	for _, n := range order {
 		p(" %s |", n)
 	}
