@@ -1,9 +1,6 @@
-//go:build !imds_deadlines
-
 package imds
 
 import (
-	"context"
 	"log/slog"
 	"net"
 	"net/http"
@@ -11,51 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 )
-
-// Server is an http.Server for an imdsd face. Its time limits are kept by
-// a watchdog that sweeps the connections once a second rather than by
-// net/http's ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout:
-// those re-arm four socket deadlines per request, which cost about 6 % of
-// the throughput of keep-alive credential GETs (bench/, docs/benchmarks.md).
-type Server struct {
-	*http.Server
-	lim Limits
-	wd  *watchdog
-}
-
-func newServer(h http.Handler, logger *slog.Logger, lim Limits, tick time.Duration) *Server {
-	if logger == nil {
-		logger = slog.Default()
-	}
-	wd := newWatchdog(lim, tick, logger)
-	return &Server{
-		Server: &http.Server{
-			Handler:        h,
-			MaxHeaderBytes: MaxHeaderBytes,
-			ConnState:      wd.connState,
-			ConnContext:    connContext,
-			ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
-		},
-		lim: lim,
-		wd:  wd,
-	}
-}
-
-// Serve is http.Server.Serve with every connection accepted from ln under
-// the watchdog. Connections reaching the http.Server another way have no
-// time limits.
-func (s *Server) Serve(ln net.Listener) error {
-	return s.Server.Serve(watchedListener{ln, s.wd})
-}
-
-// connContext makes a watched connection's value reachable from its
-// requests.
-func connContext(ctx context.Context, c net.Conn) context.Context {
-	if wc, ok := c.(*wconn); ok {
-		return context.WithValue(ctx, connKey{}, &wc.value)
-	}
-	return ctx
-}
 
 // Phases of a connection. They live in the low two bits of wconn.state;
 // the rest counts transitions, so the sweeper can tell a connection that
