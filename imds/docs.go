@@ -1,5 +1,3 @@
-//go:build imds_stdjson
-
 package imds
 
 import (
@@ -8,8 +6,13 @@ import (
 	"time"
 )
 
-// marshal renders v with encoding/json. HTML escaping is off: SDKs read
-// these bodies, no page embeds them, and "<profile>" should stay readable.
+// The documents are rendered with encoding/json. A credential document is
+// rendered once per credentials and then served from a cache (docCache),
+// so a faster hand-written encoder bought nothing measurable (the A/B in
+// docs/benchmarks.md).
+
+// marshal renders v. HTML escaping is off: SDKs read these bodies, no page
+// embeds them, and "<profile>" should stay readable.
 func marshal(v any) []byte {
 	var b bytes.Buffer
 	e := json.NewEncoder(&b)
