@@ -29,6 +29,7 @@ func TestEC2TokenPUT(t *testing.T) {
 		{name: "ttl missing", method: "PUT", want: 400},
 		{name: "forwarded", method: "PUT", hdr: map[string]string{ttlHeader: "300", "X-Forwarded-For": "10.0.0.1"}, want: 403},
 		{name: "forwarded empty", method: "PUT", hdr: map[string]string{ttlHeader: "300", "X-Forwarded-For": ""}, want: 403},
+		{name: "forwarded rfc 7239", method: "PUT", hdr: map[string]string{ttlHeader: "300", "Forwarded": "for=10.0.0.1"}, want: 403},
 		{name: "GET", method: "GET", hdr: map[string]string{ttlHeader: "300"}, want: 405},
 		{name: "HEAD", method: "HEAD", hdr: map[string]string{ttlHeader: "300"}, want: 405},
 		{name: "POST", method: "POST", hdr: map[string]string{ttlHeader: "300"}, want: 405},
@@ -82,12 +83,24 @@ func TestEC2TokenRequired(t *testing.T) {
 		tampered := []byte(valid)
 		tampered[len(tampered)-1] ^= 1
 
+		// Token-less requests from a proxy are the SSRF path: 403 even
+		// when tokens are optional.
+		proxiedNoToken := map[bool]int{true: 401, false: 403}[required]
+		xff := map[string]string{"X-Forwarded-For": "203.0.113.9"}
 		tests := []struct {
 			name string
 			tok  *string
+			hdr  map[string]string
 			want int
 		}{
 			{name: "no token", tok: nil, want: map[bool]int{true: 401, false: 200}[required]},
+			{name: "no token via X-Forwarded-For", hdr: xff, want: proxiedNoToken},
+			{name: "no token via empty X-Forwarded-For", hdr: map[string]string{"X-Forwarded-For": ""}, want: proxiedNoToken},
+			{name: "no token via Forwarded", hdr: map[string]string{"Forwarded": "for=203.0.113.9;proto=http"}, want: proxiedNoToken},
+			{name: "no token via lower-case forwarded", hdr: map[string]string{"forwarded": "for=203.0.113.9"}, want: proxiedNoToken},
+			{name: "valid via X-Forwarded-For", tok: &valid, hdr: xff, want: 200},
+			{name: "valid via Forwarded", tok: &valid, hdr: map[string]string{"Forwarded": "for=203.0.113.9"}, want: 200},
+			{name: "expired via X-Forwarded-For", tok: &short, hdr: xff, want: 401},
 			{name: "valid", tok: &valid, want: 200},
 			{name: "expired", tok: &short, want: 401},
 			{name: "other key", tok: &foreign, want: 401},
@@ -102,6 +115,9 @@ func TestEC2TokenRequired(t *testing.T) {
 			for _, tt := range tests {
 				t.Run(map[bool]string{true: "required", false: "optional"}[required]+"/"+tt.name+path, func(t *testing.T) {
 					hdr := map[string]string{}
+					for k, v := range tt.hdr {
+						hdr[k] = v
+					}
 					if tt.tok != nil {
 						hdr[tokenHeader] = *tt.tok
 					}

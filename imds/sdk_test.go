@@ -130,18 +130,45 @@ func TestSDKEC2Fallback(t *testing.T) {
 	s := ec2Settings()
 	s.TokensRequired = false
 	e := NewEC2(staticSource(want, "dev"), s, quietOpts)
-	// A proxy in the way: the token PUT is refused with 403, so Go v2 falls
-	// back to tokenless GETs for good.
-	proxied := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Header.Set("X-Forwarded-For", "192.0.2.1")
+	// A hop in the way that blocks PUT (as an IMDSv1-only service answers
+	// 404): Go v2 falls back to token-less GETs for good.
+	noPUT := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			http.NotFound(w, r)
+			return
+		}
 		e.ServeHTTP(w, r)
 	})
-	srv := httptest.NewServer(NewGuard(Policy{}, proxied))
+	srv := httptest.NewServer(NewGuard(Policy{}, noPUT))
 	defer srv.Close()
 	client := imds.New(imds.Options{Endpoint: srv.URL, ClientEnableState: imds.ClientEnabled, Retryer: aws.NopRetryer{}})
 	got, err := ec2rolecreds.New(func(o *ec2rolecreds.Options) { o.Client = client }).Retrieve(context.Background())
 	if err != nil || got.AccessKeyID != want.AccessKeyID {
 		t.Fatalf("IMDSv1 fallback: %+v %v", got, err)
+	}
+}
+
+// Through a proxy nothing is served without a token, even with tokens
+// optional: the token PUT is refused (403), and so are the token-less GETs
+// the SDK falls back to. A proxy that forwards for an attacker (SSRF) gets
+// no credentials.
+func TestSDKEC2NoFallbackThroughProxy(t *testing.T) {
+	t.Parallel()
+	s := ec2Settings()
+	s.TokensRequired = false
+	e := NewEC2(staticSource(liveCreds("ASIALIVEEC2KEY000003"), "dev"), s, quietOpts)
+	for _, hdr := range []string{"X-Forwarded-For", "Forwarded"} {
+		proxied := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.Header.Set(hdr, "for=192.0.2.1")
+			e.ServeHTTP(w, r)
+		})
+		srv := httptest.NewServer(NewGuard(Policy{}, proxied))
+		client := imds.New(imds.Options{Endpoint: srv.URL, ClientEnableState: imds.ClientEnabled, Retryer: aws.NopRetryer{}})
+		got, err := ec2rolecreds.New(func(o *ec2rolecreds.Options) { o.Client = client }).Retrieve(context.Background())
+		srv.Close()
+		if err == nil {
+			t.Errorf("%s: credentials %s served through a proxy without a token", hdr, got.AccessKeyID)
+		}
 	}
 }
 
