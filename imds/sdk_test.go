@@ -70,6 +70,7 @@ func imdsClient(url string) *imds.Client {
 }
 
 func TestSDKEC2RoleCreds(t *testing.T) {
+	t.Parallel()
 	want := liveCreds("ASIALIVEEC2KEY000001")
 	e := NewEC2(staticSource(want, "dev"), ec2Settings(), quietOpts)
 	rec := &recorder{next: NewGuard(Policy{}, e)}
@@ -98,6 +99,7 @@ func TestSDKEC2RoleCreds(t *testing.T) {
 }
 
 func TestSDKEC2Metadata(t *testing.T) {
+	t.Parallel()
 	e := NewEC2(staticSource(liveCreds("ASIALIVEEC2KEY000001"), "dev"), ec2Settings(), quietOpts)
 	srv := httptest.NewServer(NewGuard(Policy{}, e))
 	defer srv.Close()
@@ -126,6 +128,7 @@ func TestSDKEC2Metadata(t *testing.T) {
 
 // With tokens optional, an SDK that falls back to IMDSv1 still works.
 func TestSDKEC2Fallback(t *testing.T) {
+	t.Parallel()
 	want := liveCreds("ASIALIVEEC2KEY000002")
 	s := ec2Settings()
 	s.TokensRequired = false
@@ -173,6 +176,7 @@ func TestSDKEC2NoFallbackThroughProxy(t *testing.T) {
 }
 
 func TestSDKEC2Unavailable(t *testing.T) {
+	t.Parallel()
 	src := errSource(&UnavailableError{Profile: "dev", Message: "MFA needed"})
 	e := NewEC2(src, ec2Settings(), quietOpts)
 	srv := httptest.NewServer(NewGuard(Policy{}, e))
@@ -196,6 +200,7 @@ func ecsProvider(url, tok string) *endpointcreds.Provider {
 }
 
 func TestSDKECS(t *testing.T) {
+	t.Parallel()
 	dev, prod := liveCreds("ASIALIVEECSDEV000001"), liveCreds("ASIALIVEECSPROD00001")
 	prod.AccountID = "210987654321"
 	src := SourceFunc(func(_ context.Context, p string, _ time.Time) (Credentials, error) {
@@ -226,6 +231,7 @@ func TestSDKECS(t *testing.T) {
 // Go v2 decodes {code, message} only for Content-Type application/json: the
 // error must reach the user as ours, not as an opaque status.
 func TestSDKECSErrors(t *testing.T) {
+	t.Parallel()
 	src := SourceFunc(func(_ context.Context, p string, _ time.Time) (Credentials, error) {
 		if p == "prod" {
 			return Credentials{}, &UnavailableError{Profile: p, Message: "run imdsd unlock"}
