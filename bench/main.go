@@ -102,6 +102,8 @@ type results struct {
 	longIdle              mem
 	idleSwitches          int64 // context switches during the long idle
 	refIdleSwitches       int64
+	idleFaults            int64 // major page faults during the long idle
+	refIdleFaults         int64
 	churn                 [2]mem  // after each half of the churn
 	churnPeak             float64 // private MiB
 	churnRate             float64
@@ -329,13 +331,18 @@ func run(ctx context.Context, o options) (string, error) {
 	settle()
 	sw0, err1 := idler.switches()
 	rsw0, err2 := ref.switches()
+	mf0, err3 := idler.majorFaults()
+	rmf0, err4 := ref.majorFaults()
 	time.Sleep(o.idle)
-	sw1, err3 := idler.switches()
-	rsw1, err4 := ref.switches()
-	if err := errors.Join(err1, err2, err3, err4); err != nil {
+	sw1, err5 := idler.switches()
+	rsw1, err6 := ref.switches()
+	mf1, err7 := idler.majorFaults()
+	rmf1, err8 := ref.majorFaults()
+	if err := errors.Join(err1, err2, err3, err4, err5, err6, err7, err8); err != nil {
 		return "", err
 	}
 	r.idleSwitches, r.refIdleSwitches = sw1-sw0, rsw1-rsw0
+	r.idleFaults, r.refIdleFaults = mf1-mf0, rmf1-rmf0
 	if r.longIdle, err = idler.mem(); err != nil {
 		return "", err
 	}

@@ -156,18 +156,27 @@ func (p *proc) switches() (int64, error) {
 	return n, nil
 }
 
-// cpu is the process's user+system CPU time so far, from /proc/PID/stat.
-func (p *proc) cpu() (time.Duration, error) {
+// stat reads the fields of /proc/PID/stat after the command name, which
+// is in parentheses and may hold spaces.
+func (p *proc) stat() ([]string, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	// Fields after the command name, which is in parentheses and may
-	// hold spaces: utime and stime are the 12th and 13th after it.
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	if len(f) < 13 {
-		return 0, errors.New("short /proc stat")
+		return nil, errors.New("short /proc stat")
+	}
+	return f, nil
+}
+
+// cpu is the process's user+system CPU time so far (utime and stime, the
+// 12th and 13th fields after the name).
+func (p *proc) cpu() (time.Duration, error) {
+	f, err := p.stat()
+	if err != nil {
+		return 0, err
 	}
 	u, err1 := strconv.ParseInt(f[11], 10, 64)
 	st, err2 := strconv.ParseInt(f[12], 10, 64)
@@ -175,6 +184,17 @@ func (p *proc) cpu() (time.Duration, error) {
 		return 0, errors.New("bad /proc stat")
 	}
 	return time.Duration(u+st) * time.Second / clockTicks, nil
+}
+
+// majorFaults counts the page faults so far that had to read from the
+// file (majflt, the 10th field after the name): each blocks the thread,
+// and so is a context switch too.
+func (p *proc) majorFaults() (int64, error) {
+	f, err := p.stat()
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(f[9], 10, 64)
 }
 
 // clockTicks is USER_HZ, 100 on every Linux architecture Go supports.

@@ -88,7 +88,8 @@ func (r *results) report(o options) string {
 	p("| private memory through %v of token churn (%.0f PUT/s): after the load, after %v, after %v; peak during | %.1f, %.1f, %.1f MiB; peak %.1f | | %+.1f, %+.1f MiB | grows <= %.0f MiB | %s |\n",
 		o.churn, r.churnRate, o.churn/2, o.churn, r.load.private(), r.churn[0].private(), r.churn[1].private(), r.churnPeak, g1, g2, memNoise, met(growth <= memNoise && r.churnBad == 0))
 	perMin := func(n int64) float64 { return float64(n) / o.idle.Minutes() }
-	p("| wake-ups while idle (%v): context switches per minute, all threads | %.1f | %.1f | | | |\n", o.idle, perMin(r.idleSwitches), perMin(r.refIdleSwitches))
+	p("| wake-ups while idle (%v): context switches per minute, all threads; of them major page faults (code read back from the file) | %.1f; %.1f | %.1f; %.1f | | | |\n",
+		o.idle, perMin(r.idleSwitches), perMin(r.idleFaults), perMin(r.refIdleSwitches), perMin(r.refIdleFaults))
 	st, lis := medianD(r.startups), medianD(r.listens)
 	budget := targetStartup + r.stsCold
 	p("| startup: process start to first credential served, median of %d (listening after %s) | %s | one STS round trip: %s (warm %s) | | <= 30 ms + 1 RTT = %s | %s |\n",
