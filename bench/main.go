@@ -5,10 +5,15 @@
 // a reference net/http server, runs them on loopback with AWS files in a
 // temporary HOME, and measures in one run: keep-alive throughput and
 // latency of the IMDSv2 and ECS credential GETs against the reference
-// (with wrk), cold Go SDK resolutions against a constant IMDS stub, RSS
-// idle / after load / after token churn, startup to first credential
-// against one STS round trip, and the STS calls a burst and the load
-// cause. It prints a markdown table with each target met or not.
+// (with wrk), cold Go SDK resolutions against a constant IMDS stub,
+// memory (private, PSS and VmRSS) of both idle and under load and of
+// imdsd through token churn, startup to first credential against one STS
+// round trip, and the STS calls a burst and the load cause. It prints a
+// markdown table with each target met or not.
+//
+// With -ab TAGS it instead compares two builds of imdsd, the tree as it
+// is and the tree built with the extra build tags, against each other and
+// the reference in one run (keep-alive load, cold resolutions, memory).
 //
 // Linux only (/proc, Pdeathsig). Needs wrk (Debian: apt-get install wrk).
 package main
@@ -49,6 +54,7 @@ type options struct {
 	idle     time.Duration
 	out      string
 	keep     bool
+	ab       string
 }
 
 func main() {
@@ -59,13 +65,14 @@ func main() {
 	flag.IntVar(&o.conns, "c", 32, "wrk connections")
 	flag.IntVar(&o.cold, "cold", 500, "cold SDK resolutions per server")
 	flag.IntVar(&o.startups, "startups", 5, "daemon starts timed")
-	flag.DurationVar(&o.churn, "churn", 10*time.Second, "token churn duration")
+	flag.DurationVar(&o.churn, "churn", 60*time.Second, "token churn duration, in two halves")
 	flag.DurationVar(&o.idle, "idle", 130*time.Second, "how long a fresh daemon is left idle at the end (past Go's 2-minute forced GC)")
 	flag.StringVar(&o.out, "out", "", "also write the report to this file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs, configs)")
+	flag.StringVar(&o.ab, "ab", "", "compare imdsd built with these extra build tags (comma-separated) against the tree as it is, instead of the full benchmark")
 	flag.Parse()
-	if o.runs < 1 || o.dur < time.Second || o.cold < 10 || o.startups < 1 || o.churn < time.Second || o.idle < time.Second {
-		fmt.Fprintln(os.Stderr, "bench: -runs >= 1, -d >= 1s, -cold >= 10, -startups >= 1, -churn >= 1s, -idle >= 1s")
+	if o.runs < 1 || o.dur < time.Second || o.cold < 10 || o.startups < 1 || o.churn < 2*time.Second || o.idle < time.Second {
+		fmt.Fprintln(os.Stderr, "bench: -runs >= 1, -d >= 1s, -cold >= 10, -startups >= 1, -churn >= 2s, -idle >= 1s")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -90,15 +97,15 @@ type results struct {
 	wrk                   map[string][]wrkResult // by target, one per run
 	wrkOrder              []string
 	coldImdsd, coldRef    []time.Duration
-	idle, load            rss
-	idleKept              rss // IMDSD_TRIM=0: the start's memory kept
-	longIdle              rss
+	idle, refIdle         mem // 1 s after the start
+	load, refLoad         mem // 1 s after the wrk runs
+	longIdle              mem
 	idleSwitches          int64 // context switches during the long idle
 	refIdleSwitches       int64
-	afterRelease          [2]time.Duration // first and second GET after it
-	churn1, churn2        rss
-	churnPeak             float64
-	refIdle, refLoad      rss
+	idleFaults            int64 // major page faults during the long idle
+	refIdleFaults         int64
+	churn                 [2]mem  // after each half of the churn
+	churnPeak             float64 // private MiB
 	churnRate             float64
 	churnBad              int
 	startups, listens     []time.Duration
@@ -113,6 +120,48 @@ type results struct {
 func progress(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 }
+
+// setup is what every mode starts from: the binaries, a fake STS and a
+// HOME with AWS files and imdsd's config.
+type setup struct {
+	tmp, home       string
+	bins            map[string]string
+	sts             *fakeSTS
+	imdsURL, ecsURL string
+	env             []string // imdsd's whole environment
+}
+
+func prepare(ctx context.Context, o options, ps *procs, root, tmp string, extra map[string]string) (*setup, error) {
+	s := &setup{tmp: tmp, home: filepath.Join(tmp, "home"), bins: map[string]string{}}
+	progress("building imdsd, fakests, refserver")
+	pkgs := map[string]string{"imdsd": "./cmd/imdsd", "fakests": "./test/fakests/cmd/fakests", "refserver": "./bench/refserver"}
+	tags := map[string]string{}
+	for name, t := range extra { // variant builds of imdsd
+		pkgs[name], tags[name] = "./cmd/imdsd", t
+	}
+	for name, pkg := range pkgs {
+		var err error
+		if s.bins[name], err = build(ctx, root, tmp, name, pkg, tags[name]); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if s.sts, err = ps.startFakeSTS(s.bins["fakests"]); err != nil {
+		return nil, err
+	}
+	imdsPort, ecsPort, err := writeHome(s.home)
+	if err != nil {
+		return nil, err
+	}
+	s.imdsURL = fmt.Sprintf("http://127.0.0.1:%d", imdsPort)
+	s.ecsURL = fmt.Sprintf("http://127.0.0.1:%d", ecsPort)
+	s.env = []string{"HOME=" + s.home, "PATH=/usr/bin:/bin", "AWS_ENDPOINT_URL_STS=" + s.sts.url}
+	return s, nil
+}
+
+// settle lets a process finish what a phase started (connections closing,
+// a collection) before its memory is read.
+func settle() { time.Sleep(time.Second) }
 
 func run(ctx context.Context, o options) (string, error) {
 	if _, err := exec.LookPath("wrk"); err != nil {
@@ -133,29 +182,16 @@ func run(ctx context.Context, o options) (string, error) {
 	}
 	ps := &procs{}
 	defer ps.stopAll()
+	if o.ab != "" {
+		return runAB(ctx, o, ps, root, tmp)
+	}
+	s, err := prepare(ctx, o, ps, root, tmp, nil)
+	if err != nil {
+		return "", err
+	}
 	r := &results{wrk: map[string][]wrkResult{}}
 	r.env = environment(ctx, root)
-
-	progress("building imdsd, fakests, refserver")
-	bins := map[string]string{}
-	for name, pkg := range map[string]string{"imdsd": "./cmd/imdsd", "fakests": "./test/fakests/cmd/fakests", "refserver": "./bench/refserver"} {
-		if bins[name], err = build(ctx, root, tmp, name, pkg); err != nil {
-			return "", err
-		}
-	}
-
-	sts, err := ps.startFakeSTS(bins["fakests"])
-	if err != nil {
-		return "", err
-	}
-	home := filepath.Join(tmp, "home")
-	imdsPort, ecsPort, err := writeHome(home)
-	if err != nil {
-		return "", err
-	}
-	imdsURL := fmt.Sprintf("http://127.0.0.1:%d", imdsPort)
-	ecsURL := fmt.Sprintf("http://127.0.0.1:%d", ecsPort)
-	env := []string{"HOME=" + home, "PATH=/usr/bin:/bin", "AWS_ENDPOINT_URL_STS=" + sts.url}
+	imdsURL, ecsURL, env, sts, bins := s.imdsURL, s.ecsURL, s.env, s.sts, s.bins
 
 	// Startup: process start to the first credential served, each start
 	// a fresh process; the last one keeps running for the rest.
@@ -164,22 +200,6 @@ func run(ctx context.Context, o options) (string, error) {
 	if r.stsCold, r.stsWarm, err = stsRoundTrip(ctx, sts.url, 20); err != nil {
 		return "", err
 	}
-	// The same start with the start's memory kept (IMDSD_TRIM=0), first:
-	// releasing evicts the binary from the page cache, which would change
-	// what a later start maps.
-	kept, err := ps.start("imdsd kept", append(env, "IMDSD_TRIM=0"), io.Discard, io.Discard, bins["imdsd"], "serve")
-	if err != nil {
-		return "", err
-	}
-	if _, _, err := awaitFirstCredential(imdsURL, time.Now()); err != nil {
-		return "", fmt.Errorf("start with IMDSD_TRIM=0: %w", err)
-	}
-	time.Sleep(time.Second)
-	if r.idleKept, err = kept.rss(); err != nil {
-		return "", err
-	}
-	kept.stop()
-
 	var daemon *proc
 	for i := range o.startups {
 		if daemon != nil {
@@ -204,13 +224,14 @@ func run(ctx context.Context, o options) (string, error) {
 		r.startups = append(r.startups, served)
 		r.startupSTSCalls = append(r.startupSTSCalls, sts.log.settled("AssumeRole")-calls)
 	}
-	time.Sleep(time.Second)
-	if r.idle, err = daemon.rss(); err != nil {
+	settle()
+	if r.idle, err = daemon.mem(); err != nil {
 		return "", err
 	}
 
-	// The reference: constant documents of imdsd's sizes.
-	tok, ecsToken, err := secrets(imdsURL, home)
+	// The reference: constant documents of imdsd's sizes, and a first
+	// request served, as imdsd has served its first credential.
+	tok, ecsToken, err := secrets(imdsURL, s.home)
 	if err != nil {
 		return "", err
 	}
@@ -218,13 +239,16 @@ func run(ctx context.Context, o options) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	time.Sleep(time.Second)
-	if r.refIdle, err = ref.rss(); err != nil {
+	if err := firstRequest(refURL, tok); err != nil {
+		return "", err
+	}
+	settle()
+	if r.refIdle, err = ref.mem(); err != nil {
 		return "", err
 	}
 
 	progress("200 concurrent first requests against a fresh daemon")
-	if err := runBurst(ps, bins, tmp, home, r); err != nil {
+	if err := runBurst(ps, bins, tmp, s.home, r); err != nil {
 		return "", err
 	}
 
@@ -233,81 +257,60 @@ func run(ctx context.Context, o options) (string, error) {
 	loadStart := time.Now()
 
 	progress("%d cold SDK resolutions each", o.cold)
-	if r.coldImdsd, r.coldRef, err = coldSDK(ctx, imdsURL, refURL, o.cold); err != nil {
+	cold, err := coldSDK(ctx, []string{imdsURL, refURL}, o.cold)
+	if err != nil {
 		return "", err
 	}
+	r.coldImdsd, r.coldRef = cold[0], cold[1]
 
 	// Keep-alive load, imdsd and reference alternating, order rotated.
 	hdrIMDS := map[string]string{"X-aws-ec2-metadata-token": tok}
 	hdrECS := map[string]string{"Authorization": ecsToken}
-	type target struct {
-		name, url string
-		server    *proc
-		hdr       map[string]string
-	}
 	targets := []target{
 		{"imdsd IMDS", imdsURL + credPath, daemon, hdrIMDS},
 		{"ref IMDS", refURL + credPath, ref, hdrIMDS},
 		{"imdsd ECS", ecsURL + "/creds", daemon, hdrECS},
 		{"ref ECS", refURL + "/creds", ref, hdrECS},
 	}
-	scripts := map[string]string{}
-	for i, t := range targets {
-		if scripts[t.name], err = wrkScript(tmp, fmt.Sprintf("get%d", i), "GET", t.hdr); err != nil {
-			return "", err
-		}
-		r.wrkOrder = append(r.wrkOrder, t.name)
-	}
-	for run := range o.runs {
-		progress("wrk run %d/%d (%d x %v)", run+1, o.runs, len(targets), o.dur)
-		for i := range targets {
-			t := targets[(i+run)%len(targets)]
-			res, err := runWrk(ctx, o, t.server, t.url, scripts[t.name], o.dur)
-			if err != nil {
-				return "", err
-			}
-			if res.bad > 0 {
-				return "", fmt.Errorf("%s: %d non-2xx responses or socket errors under load", t.name, res.bad)
-			}
-			r.wrk[t.name] = append(r.wrk[t.name], res)
-		}
-	}
-	time.Sleep(time.Second)
-	if r.load, err = daemon.rss(); err != nil {
+	if r.wrkOrder, err = loadRuns(ctx, o, tmp, targets, r.wrk); err != nil {
 		return "", err
 	}
-	if r.refLoad, err = ref.rss(); err != nil {
+	settle()
+	if r.load, err = daemon.mem(); err != nil {
+		return "", err
+	}
+	if r.refLoad, err = ref.mem(); err != nil {
 		return "", err
 	}
 
-	// Token churn, twice: tokens are stateless, so the second round must
-	// not add memory the first did not.
-	progress("token churn, 2 x %v", o.churn)
+	// Token churn in two halves: tokens are stateless, so neither half
+	// may add memory, and a leak per token would show in both.
+	progress("token churn, 2 x %v", o.churn/2)
 	churn, err := wrkScript(tmp, "churn", "PUT", map[string]string{"X-aws-ec2-metadata-token-ttl-seconds": "21600"})
 	if err != nil {
 		return "", err
 	}
-	for round, dst := range []*rss{&r.churn1, &r.churn2} {
+	for half := range r.churn {
 		done := make(chan struct{})
-		go func() { // sample RSS during the churn for its peak
+		go func() { // sample during the churn for its peak
 			defer close(done)
-			for end := time.Now().Add(o.churn); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
-				if v, err := daemon.rss(); err == nil && v.total > r.churnPeak {
-					r.churnPeak = v.total
+			for end := time.Now().Add(o.churn / 2); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+				if v, err := daemon.private(); err == nil && v > r.churnPeak {
+					r.churnPeak = v
 				}
 			}
 		}()
-		cres, err := runWrk(ctx, o, daemon, imdsURL+tokenPath, churn, o.churn)
+		cres, err := runWrk(ctx, o, daemon, imdsURL+tokenPath, churn, o.churn/2)
 		<-done
 		if err != nil {
 			return "", err
 		}
-		if round == 0 {
+		if half == 0 {
 			r.churnRate = cres.rps
 		}
 		r.churnBad += cres.bad
-		time.Sleep(time.Second)
-		if *dst, err = daemon.rss(); err != nil {
+		settle()
+		if r.churn[half], err = daemon.mem(); err != nil {
 			return "", err
 		}
 	}
@@ -325,34 +328,74 @@ func run(ctx context.Context, o options) (string, error) {
 	if _, _, err := awaitFirstCredential(imdsURL, time.Now()); err != nil {
 		return "", fmt.Errorf("idle start: %w", err)
 	}
-	time.Sleep(time.Second) // past the release
-	c := httpClient()
-	idleTok, err := putToken(c, imdsURL) // tokens are the issuing process's
-	if err != nil {
-		return "", err
-	}
-	for i := range r.afterRelease {
-		t0 := time.Now()
-		if code, _, _, err := getDoc(c, imdsURL+credPath, "X-aws-ec2-metadata-token", idleTok); err != nil || code != http.StatusOK {
-			return "", fmt.Errorf("GET after the release: %d %v", code, err)
-		}
-		r.afterRelease[i] = time.Since(t0)
-	}
-	c.CloseIdleConnections()
-	time.Sleep(time.Second)
+	settle()
 	sw0, err1 := idler.switches()
 	rsw0, err2 := ref.switches()
+	mf0, err3 := idler.majorFaults()
+	rmf0, err4 := ref.majorFaults()
 	time.Sleep(o.idle)
-	sw1, err3 := idler.switches()
-	rsw1, err4 := ref.switches()
-	if err := errors.Join(err1, err2, err3, err4); err != nil {
+	sw1, err5 := idler.switches()
+	rsw1, err6 := ref.switches()
+	mf1, err7 := idler.majorFaults()
+	rmf1, err8 := ref.majorFaults()
+	if err := errors.Join(err1, err2, err3, err4, err5, err6, err7, err8); err != nil {
 		return "", err
 	}
 	r.idleSwitches, r.refIdleSwitches = sw1-sw0, rsw1-rsw0
-	if r.longIdle, err = idler.rss(); err != nil {
+	r.idleFaults, r.refIdleFaults = mf1-mf0, rmf1-rmf0
+	if r.longIdle, err = idler.mem(); err != nil {
 		return "", err
 	}
 	return r.report(o), nil
+}
+
+// target is one server and request for wrk.
+type target struct {
+	name, url string
+	server    *proc
+	hdr       map[string]string
+}
+
+// loadRuns runs wrk o.runs times against every target, the order rotated
+// each run so that drift of the machine falls on all alike, and appends
+// each result to out by target name. It returns the target names.
+func loadRuns(ctx context.Context, o options, tmp string, targets []target, out map[string][]wrkResult) ([]string, error) {
+	scripts := map[string]string{}
+	var names []string
+	for i, t := range targets {
+		var err error
+		if scripts[t.name], err = wrkScript(tmp, fmt.Sprintf("get%d", i), "GET", t.hdr); err != nil {
+			return nil, err
+		}
+		names = append(names, t.name)
+	}
+	for run := range o.runs {
+		progress("wrk run %d/%d (%d x %v)", run+1, o.runs, len(targets), o.dur)
+		for i := range targets {
+			t := targets[(i+run)%len(targets)]
+			res, err := runWrk(ctx, o, t.server, t.url, scripts[t.name], o.dur)
+			if err != nil {
+				return nil, err
+			}
+			if res.bad > 0 {
+				return nil, fmt.Errorf("%s: %d non-2xx responses or socket errors under load", t.name, res.bad)
+			}
+			out[t.name] = append(out[t.name], res)
+		}
+	}
+	return names, nil
+}
+
+// firstRequest makes one credential GET, so a server is measured idle
+// after it served something, as imdsd is after its first credential.
+func firstRequest(base, tok string) error {
+	c := httpClient()
+	defer c.CloseIdleConnections()
+	code, _, _, err := getDoc(c, base+credPath, "X-aws-ec2-metadata-token", tok)
+	if err == nil && code != http.StatusOK {
+		err = fmt.Errorf("GET %s: %d", base+credPath, code)
+	}
+	return err
 }
 
 // writeHome lays out the temporary HOME: AWS files with a role profile

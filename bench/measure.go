@@ -137,30 +137,24 @@ func coldResolve(ctx context.Context, endpoint string) (time.Duration, error) {
 	return d, err
 }
 
-// coldSDK alternates cold resolutions against imdsd and the reference
-// stub, after a warm-up, so drift affects both alike.
-func coldSDK(ctx context.Context, imdsdURL, refURL string, n int) (a, b []time.Duration, err error) {
+// coldSDK makes n cold resolutions against each base URL, after 20
+// discarded warm-ups each, rotating through the URLs and their order so
+// that drift affects all alike. It returns the times by URL.
+func coldSDK(ctx context.Context, urls []string, n int) ([][]time.Duration, error) {
+	out := make([][]time.Duration, len(urls))
 	for i := range n + 20 {
-		pair := [2]string{imdsdURL, refURL}
-		if i%2 == 1 {
-			pair = [2]string{refURL, imdsdURL}
-		}
-		for _, u := range pair {
-			d, err := coldResolve(ctx, u+"/")
+		for j := range urls {
+			k := (i + j) % len(urls)
+			d, err := coldResolve(ctx, urls[k]+"/")
 			if err != nil {
-				return nil, nil, fmt.Errorf("cold SDK resolution at %s: %w", u, err)
+				return nil, fmt.Errorf("cold SDK resolution at %s: %w", urls[k], err)
 			}
-			if i < 20 {
-				continue
-			}
-			if u == imdsdURL {
-				a = append(a, d)
-			} else {
-				b = append(b, d)
+			if i >= 20 {
+				out[k] = append(out[k], d)
 			}
 		}
 	}
-	return a, b, nil
+	return out, nil
 }
 
 // burstResult: n clients asking at once while the daemon's first fetch is

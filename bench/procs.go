@@ -75,34 +75,60 @@ func (ps *procs) stopAll() {
 	}
 }
 
-// rss is a process's resident memory from /proc/PID/status: VmRSS, and
-// its anonymous part (heap, stacks: what the process itself costs; the
-// rest is the binary's file pages, shared with the page cache).
-type rss struct{ total, anon float64 } // MiB
+// mem is a process's memory, in MiB. VmRSS counts every resident page it
+// maps, the binary's clean file pages included: those are shared with the
+// page cache, cost nothing to drop and come back from the file. Private
+// memory (RssAnon + RssShmem: heap, stacks, anonymous shared memory) is
+// what the process alone makes the machine hold; PSS (smaps_rollup) is
+// its resident set with each shared page divided among its mappers.
+type mem struct{ vmRSS, anon, shmem, file, pss float64 }
 
-func (p *proc) rss() (rss, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+func (m mem) private() float64 { return m.anon + m.shmem }
+
+func (p *proc) mem() (mem, error) {
+	var m mem
+	pid := p.cmd.Process.Pid
+	if err := procFields(fmt.Sprintf("/proc/%d/status", pid), map[string]*float64{
+		"VmRSS:": &m.vmRSS, "RssAnon:": &m.anon, "RssShmem:": &m.shmem, "RssFile:": &m.file,
+	}); err != nil {
+		return mem{}, err
+	}
+	return m, procFields(fmt.Sprintf("/proc/%d/smaps_rollup", pid), map[string]*float64{"Pss:": &m.pss})
+}
+
+// private reads the private memory alone: /proc/PID/status is cheap enough
+// to sample during a load, smaps_rollup walks the page tables.
+func (p *proc) private() (float64, error) {
+	var m mem
+	err := procFields(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid), map[string]*float64{"RssAnon:": &m.anon, "RssShmem:": &m.shmem})
+	return m.private(), err
+}
+
+// procFields reads "Key:   123 kB" lines of a /proc file into MiB; every
+// key must be present.
+func procFields(path string, keys map[string]*float64) error {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return rss{}, err
+		return err
 	}
-	var r rss
-	var seen int
+	seen := 0
 	for _, line := range strings.Split(string(b), "\n") {
-		for key, dst := range map[string]*float64{"VmRSS:": &r.total, "RssAnon:": &r.anon} {
-			if rest, ok := strings.CutPrefix(line, key); ok {
-				kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
-				if err != nil {
-					return rss{}, err
-				}
-				*dst = kb / 1024
-				seen++
-			}
+		key, rest, ok := strings.Cut(line, ":")
+		dst := keys[key+":"]
+		if !ok || dst == nil {
+			continue
 		}
+		kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
+		if err != nil {
+			return fmt.Errorf("%s: %q: %v", path, line, err)
+		}
+		*dst = kb / 1024
+		seen++
 	}
-	if seen != 2 {
-		return rss{}, errors.New("no VmRSS/RssAnon in /proc status")
+	if seen != len(keys) {
+		return fmt.Errorf("%s: %d of the %d fields wanted", path, seen, len(keys))
 	}
-	return r, nil
+	return nil
 }
 
 // switches counts the context switches of all the process's threads so
@@ -130,18 +156,27 @@ func (p *proc) switches() (int64, error) {
 	return n, nil
 }
 
-// cpu is the process's user+system CPU time so far, from /proc/PID/stat.
-func (p *proc) cpu() (time.Duration, error) {
+// stat reads the fields of /proc/PID/stat after the command name, which
+// is in parentheses and may hold spaces.
+func (p *proc) stat() ([]string, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	// Fields after the command name, which is in parentheses and may
-	// hold spaces: utime and stime are the 12th and 13th after it.
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	if len(f) < 13 {
-		return 0, errors.New("short /proc stat")
+		return nil, errors.New("short /proc stat")
+	}
+	return f, nil
+}
+
+// cpu is the process's user+system CPU time so far (utime and stime, the
+// 12th and 13th fields after the name).
+func (p *proc) cpu() (time.Duration, error) {
+	f, err := p.stat()
+	if err != nil {
+		return 0, err
 	}
 	u, err1 := strconv.ParseInt(f[11], 10, 64)
 	st, err2 := strconv.ParseInt(f[12], 10, 64)
@@ -149,6 +184,17 @@ func (p *proc) cpu() (time.Duration, error) {
 		return 0, errors.New("bad /proc stat")
 	}
 	return time.Duration(u+st) * time.Second / clockTicks, nil
+}
+
+// majorFaults counts the page faults so far that had to read from the
+// file (majflt, the 10th field after the name): each blocks the thread,
+// and so is a context switch too.
+func (p *proc) majorFaults() (int64, error) {
+	f, err := p.stat()
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(f[9], 10, 64)
 }
 
 // clockTicks is USER_HZ, 100 on every Linux architecture Go supports.
@@ -282,11 +328,16 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// build compiles a main package into dir the way `make build` does.
-func build(ctx context.Context, root, dir, name, pkg string) (string, error) {
+// build compiles a main package into dir the way `make build` does, with
+// extra build tags (comma-separated) if any.
+func build(ctx context.Context, root, dir, name, pkg, extra string) (string, error) {
 	out := filepath.Join(dir, name)
 	// The tags as in the Makefile's build (and the reference gets them too).
-	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "nethttpomithttp2", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
+	tags := "nethttpomithttp2"
+	if extra != "" {
+		tags += "," + extra
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", tags, "-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {

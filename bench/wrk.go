@@ -23,6 +23,7 @@ type wrkResult struct {
 	bad        int // non-2xx responses plus socket errors
 	cpuPerReq  time.Duration
 	serverBusy float64 // server CPU seconds per second of the run
+	mid        mem     // the server's memory halfway through the run
 }
 
 // wrkScript writes a Lua script setting the method and headers, so that
@@ -48,7 +49,18 @@ func runWrk(ctx context.Context, o options, server *proc, url, script string, du
 		return wrkResult{}, err
 	}
 	t0 := time.Now()
+	var mid mem
+	var midErr error
+	sampled := make(chan struct{})
+	sample := time.AfterFunc(dur/2, func() { defer close(sampled); mid, midErr = server.mem() })
 	out, err := cmd.CombinedOutput()
+	if sample.Stop() {
+		close(sampled) // wrk ended early; it fails below or is short
+	}
+	<-sampled
+	if err == nil {
+		err = midErr
+	}
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk %s: %v\n%s", url, err, out)
 	}
@@ -57,6 +69,7 @@ func runWrk(ctx context.Context, o options, server *proc, url, script string, du
 		return wrkResult{}, err
 	}
 	r, err := parseWrk(string(out))
+	r.mid = mid
 	if err == nil && r.requests > 0 {
 		r.cpuPerReq = (cpu1 - cpu0) / time.Duration(r.requests)
 		r.serverBusy = (cpu1 - cpu0).Seconds() / time.Since(t0).Seconds()

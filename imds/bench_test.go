@@ -58,7 +58,7 @@ func BenchmarkLoopback(b *testing.B) {
 	src := staticSource(c, "dev")
 	ec2 := NewEC2(src, ec2Settings(), quietOpts)
 	tok := ec2.tokens.mint(time.Now(), 21600)
-	body := appendEC2Doc(nil, c, time.Now(), false)
+	body := renderEC2(c, time.Now())
 	constant := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(body)

@@ -34,6 +34,7 @@ print(json.dumps(out))
 
 // TestBotocore runs botocore, when installed, against both faces.
 func TestBotocore(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("spawns python3")
 	}

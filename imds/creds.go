@@ -70,13 +70,13 @@ type docCache struct {
 	p atomic.Pointer[rendered]
 }
 
-type renderFunc func(b []byte, c Credentials, now time.Time) []byte
+type renderFunc func(c Credentials, now time.Time) []byte
 
 func (d *docCache) get(c Credentials, now time.Time, render renderFunc) *rendered {
 	if r := d.p.Load(); r != nil && r.creds == c {
 		return r
 	}
-	body := render(make([]byte, 0, 256+len(c.SessionToken)), c, now)
+	body := render(c, now)
 	r := &rendered{creds: c, body: body, length: []string{strconv.Itoa(len(body))}}
 	d.p.Store(r)
 	return r

@@ -191,23 +191,47 @@ func (e *EC2) read(h ec2Handler) http.Handler {
 			return
 		}
 		st, now := e.state.Load(), e.now()
-		if !e.authorized(r, st, now) {
+		switch e.authorize(r, st, now) {
+		case http.StatusUnauthorized:
 			e.fail(w, r, http.StatusUnauthorized, "Unauthorized")
-			return
+		case http.StatusForbidden:
+			e.fail(w, r, http.StatusForbidden, "Forbidden: a request without a token must not come through a proxy")
+		default:
+			h(w, r, st, now)
 		}
-		h(w, r, st, now)
 	})
 }
 
-// authorized applies the IMDSv2 rule: a token, if sent, must be valid (even
-// when tokens are optional, as on EC2); without one, only IMDSv1 mode
-// answers. Failures are always 401, which SDKs treat as "get a new token".
-func (e *EC2) authorized(r *http.Request, st *ec2State, now time.Time) bool {
+// authorize applies the IMDSv2 rule and returns 0 if r may be answered, or
+// the status to refuse it with. A token, if sent, must be valid (even when
+// tokens are optional, as on EC2), else 401, which SDKs treat as "get a new
+// token". Without one only IMDSv1 mode answers, and never a request that a
+// proxy forwarded: that is the server-side request forgery IMDSv2 exists
+// to stop (a web app tricked into fetching the metadata URL for an
+// attacker), so it gets 403 where a direct one would have been served.
+func (e *EC2) authorize(r *http.Request, st *ec2State, now time.Time) int {
 	vals, sent := r.Header[tokenHeader]
-	if !sent {
-		return !st.s.TokensRequired
+	switch {
+	case sent:
+		if len(vals) == 1 && e.tokens.valid(now, vals[0]) {
+			return 0
+		}
+		return http.StatusUnauthorized
+	case st.s.TokensRequired:
+		return http.StatusUnauthorized
+	case proxied(r):
+		return http.StatusForbidden
 	}
-	return len(vals) == 1 && e.tokens.valid(now, vals[0])
+	return 0
+}
+
+// proxied reports whether r carries a proxy's forwarding header, with any
+// value: a forwarder adds one, a client talking to us directly has no
+// reason to.
+func proxied(r *http.Request) bool {
+	_, xff := r.Header["X-Forwarded-For"]
+	_, fwd := r.Header["Forwarded"]
+	return xff || fwd
 }
 
 func (e *EC2) notFound(w http.ResponseWriter, r *http.Request) {

@@ -55,28 +55,3 @@ func (e *EC2) serveCreds(extended bool) ec2Handler {
 			slog.String("profile", role), slog.String("access_key_id", c.AccessKeyID))
 	}
 }
-
-func renderEC2(b []byte, c Credentials, now time.Time) []byte {
-	return appendEC2Doc(b, c, now, false)
-}
-
-func renderEC2Extended(b []byte, c Credentials, now time.Time) []byte {
-	return appendEC2Doc(b, c, now, true)
-}
-
-// appendEC2Doc renders the IMDS credential document. Go v2 checks Code
-// case-insensitively, Go v1 exactly; every SDK needs the four keys.
-func appendEC2Doc(b []byte, c Credentials, now time.Time, extended bool) []byte {
-	b = append(b, '{')
-	b = appendField(b, "Code", "Success")
-	b = appendTimeField(b, "LastUpdated", lastUpdated(c, now))
-	b = appendField(b, "Type", "AWS-HMAC")
-	b = appendField(b, "AccessKeyId", c.AccessKeyID)
-	b = appendField(b, "SecretAccessKey", c.SecretAccessKey)
-	b = appendField(b, "Token", c.SessionToken)
-	b = appendTimeField(b, "Expiration", c.Expires)
-	if extended && c.AccountID != "" {
-		b = appendField(b, "AccountId", c.AccountID)
-	}
-	return append(b, '}')
-}

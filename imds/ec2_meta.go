@@ -36,22 +36,7 @@ func (e *EC2) serveAZ(w http.ResponseWriter, r *http.Request, st *ec2State, _ ti
 // have no meaning here are null, as on EC2 instances without them.
 func (e *EC2) serveIdentity(w http.ResponseWriter, r *http.Request, st *ec2State, now time.Time) {
 	acct, _ := e.account(r.Context(), st, now)
-	b := make([]byte, 0, 512)
-	b = append(b, '{')
-	b = appendField(b, "accountId", acct)
-	b = appendField(b, "architecture", arch())
-	b = appendField(b, "availabilityZone", st.az)
-	b = append(b, `,"billingProducts":null,"devpayProductCodes":null,"marketplaceProductCodes":null`...)
-	b = appendField(b, "imageId", st.imageID)
-	b = appendField(b, "instanceId", st.s.InstanceID)
-	b = appendField(b, "instanceType", "t3.micro")
-	b = append(b, `,"kernelId":null`...)
-	b = appendTimeField(b, "pendingTime", e.started)
-	b = appendField(b, "privateIp", "127.0.0.1")
-	b = append(b, `,"ramdiskId":null`...)
-	b = appendField(b, "region", st.s.Region)
-	b = appendField(b, "version", "2017-09-30")
-	b = append(b, '}')
+	b := identityDoc(acct, st.az, st.imageID, st.s.InstanceID, st.s.Region, e.started)
 	e.ok(w, r, string(b))
 }
 
@@ -63,13 +48,7 @@ func (e *EC2) serveIAMInfo(w http.ResponseWriter, r *http.Request, st *ec2State,
 		return
 	}
 	acct, updated := e.account(r.Context(), st, now)
-	b := make([]byte, 0, 256)
-	b = append(b, '{')
-	b = appendField(b, "Code", "Success")
-	b = appendTimeField(b, "LastUpdated", updated)
-	b = appendField(b, "InstanceProfileArn", "arn:aws:iam::"+acct+":instance-profile/"+st.s.Profile)
-	b = appendField(b, "InstanceProfileId", st.profileID)
-	b = append(b, '}')
+	b := iamInfoDoc(updated, "arn:aws:iam::"+acct+":instance-profile/"+st.s.Profile, st.profileID)
 	e.ok(w, r, string(b))
 }
 

@@ -14,8 +14,9 @@ func (e *EC2) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	// EC2 refuses token requests that went through a proxy, so that a
 	// misconfigured forwarder cannot hand out tokens. A container's
-	// forwarder behind imdsd would be the same hazard.
-	if _, proxied := r.Header["X-Forwarded-For"]; proxied {
+	// forwarder behind imdsd would be the same hazard; EC2 looks for
+	// X-Forwarded-For only, RFC 7239's Forwarded is the same sign.
+	if proxied(r) {
 		e.fail(w, r, http.StatusForbidden, "Forbidden")
 		return
 	}

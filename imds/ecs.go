@@ -128,28 +128,6 @@ func (st *ecsState) authorized(r *http.Request) bool {
 // Go v2 reads code/message, the JS SDK Code/Message.
 func (e *ECS) fail(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
 	logDebug(e.opts.Logger, r, "ecs request refused", status, slog.String("reason", msg))
-	b := make([]byte, 0, 128+2*len(msg))
-	b = append(b, '{')
-	b = appendField(b, "code", code)
-	b = appendField(b, "message", msg)
-	b = appendField(b, "Code", code)
-	b = appendField(b, "Message", msg)
-	b = append(b, '}')
+	b := ecsErrorDoc(code, msg)
 	writeDoc(w, r, status, hdrJSON, []string{strconv.Itoa(len(b))}, b)
-}
-
-// renderECS renders the container-credentials document.
-func renderECS(b []byte, c Credentials, _ time.Time) []byte {
-	b = append(b, '{')
-	b = appendField(b, "AccessKeyId", c.AccessKeyID)
-	b = appendField(b, "SecretAccessKey", c.SecretAccessKey)
-	b = appendField(b, "Token", c.SessionToken)
-	b = appendTimeField(b, "Expiration", c.Expires)
-	if c.RoleArn != "" {
-		b = appendField(b, "RoleArn", c.RoleArn)
-	}
-	if c.AccountID != "" {
-		b = appendField(b, "AccountId", c.AccountID)
-	}
-	return append(b, '}')
 }

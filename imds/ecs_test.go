@@ -62,6 +62,7 @@ type ecsDoc struct {
 }
 
 func TestECSCredentials(t *testing.T) {
+	t.Parallel()
 	e := newTestECS(t, ecsSettings(), nil)
 	for path, wantKey := range map[string]string{
 		"/creds": "ASIADEV", "/role/dev": "ASIADEV", "/role/prod": "ASIAPROD", "/role/ci": "ASIACI",
@@ -131,6 +132,7 @@ func checkECSError(t *testing.T, w *httptest.ResponseRecorder, status int) map[s
 }
 
 func TestECSUnauthorized(t *testing.T) {
+	t.Parallel()
 	e := newTestECS(t, ecsSettings(), nil)
 	for name, auth := range map[string]string{
 		"missing":   "",
@@ -166,6 +168,7 @@ func TestECSUnauthorized(t *testing.T) {
 }
 
 func TestECSNotFound(t *testing.T) {
+	t.Parallel()
 	e := newTestECS(t, ecsSettings(), nil)
 	for _, path := range []string{"/role/unknown", "/role/", "/role/dev/", "/role/DEV", "/role/dev/x", "/role/../creds"} {
 		m := checkECSError(t, serve(e, ecsReq("GET", path, ecsToken)), 404)
@@ -190,6 +193,7 @@ func TestECSNotFound(t *testing.T) {
 }
 
 func TestECSMethodNotAllowed(t *testing.T) {
+	t.Parallel()
 	e := newTestECS(t, ecsSettings(), nil)
 	for _, m := range []string{"POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"} {
 		for _, path := range []string{"/creds", "/role/dev"} {
@@ -205,6 +209,7 @@ func TestECSMethodNotAllowed(t *testing.T) {
 }
 
 func TestECSSourceFailures(t *testing.T) {
+	t.Parallel()
 	expired := testCreds()
 	expired.Expires = t0.Add(-time.Minute)
 	noToken := testCreds()
@@ -235,6 +240,7 @@ func TestECSSourceFailures(t *testing.T) {
 }
 
 func TestECSOnVendAndUpdate(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var vends []string
 	e := NewECS(perProfileSource("dev", "prod", "ci", "new"), ecsSettings(), Options{Logger: quietOpts.Logger,

@@ -65,6 +65,8 @@ func FuzzEC2Request(f *testing.F) {
 	}{
 		{"GET", credsPath + "/dev", "169.254.169.254", valid, "", "", true, true},
 		{"GET", credsPath + "/dev", "169.254.169.254", "", "", "", false, false},
+		{"GET", credsPath + "/dev", "169.254.169.254", "", "", "10.0.0.1", false, false},
+		{"GET", credsPath + "/dev", "169.254.169.254", "", "", "for=10.0.0.10", false, false}, // odd: Forwarded
 		{"GET", credsPath + "/%2e%2e/dev", "169.254.169.254", valid, "", "", true, true},
 		{"GET", credsPath + "/../security-credentials/dev", "169.254.169.254", valid, "", "", true, true},
 		{"GET", credsPath + "/dev\r\nX-Injected: 1", "localhost", valid, "", "", true, true},
@@ -94,8 +96,15 @@ func FuzzEC2Request(f *testing.F) {
 		if ttl != "" {
 			hdr[ttlHeader] = ttl
 		}
+		// xff is a proxy's forwarding header: X-Forwarded-For, or RFC
+		// 7239's Forwarded when its length is odd (one string parameter
+		// for both keeps the seed corpus valid).
 		if xff != "" {
-			hdr["X-Forwarded-For"] = xff
+			if len(xff)%2 == 1 {
+				hdr["Forwarded"] = xff
+			} else {
+				hdr["X-Forwarded-For"] = xff
+			}
 		}
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, fuzzRequest(method, path, host, hdr))
@@ -104,7 +113,8 @@ func FuzzEC2Request(f *testing.F) {
 		if !validStatus[w.Code] {
 			t.Fatalf("status %d", w.Code)
 		}
-		tokenOK := (sendTok && tok == valid) || (!sendTok && !required)
+		// Without a token: IMDSv1 mode only, and never through a proxy.
+		tokenOK := (sendTok && tok == valid) || (!sendTok && !required && xff == "")
 		if strings.Contains(body, secret) {
 			ok := w.Code == 200 && (method == "GET") && credPaths[path] && tokenOK && hostAllowed(host)
 			if !ok {

@@ -20,6 +20,7 @@ func guardReq(remote, host string) *http.Request {
 }
 
 func TestGuardClientAddress(t *testing.T) {
+	t.Parallel()
 	g := NewGuard(Policy{Allow: []netip.Prefix{
 		netip.MustParsePrefix("192.168.1.0/24"),
 		netip.MustParsePrefix("::ffff:172.17.0.0/112"), // 4-in-6 form of 172.17.0.0/16
@@ -61,6 +62,7 @@ func TestGuardClientAddress(t *testing.T) {
 }
 
 func TestGuardIgnoresForwardedFor(t *testing.T) {
+	t.Parallel()
 	g := NewGuard(Policy{}, okHandler)
 	r := guardReq("10.0.0.5:5", "169.254.169.254")
 	r.Header.Set("X-Forwarded-For", "127.0.0.1")
@@ -72,6 +74,7 @@ func TestGuardIgnoresForwardedFor(t *testing.T) {
 }
 
 func TestGuardHost(t *testing.T) {
+	t.Parallel()
 	g := NewGuard(Policy{
 		Allow: []netip.Prefix{netip.MustParsePrefix("172.17.0.0/16")},
 		Hosts: []string{"Docker.Host", "172.17.0.1", "[fd00::1]", "imdsd.internal."},
@@ -137,6 +140,7 @@ func TestGuardHost(t *testing.T) {
 }
 
 func TestGuardUpdate(t *testing.T) {
+	t.Parallel()
 	g := NewGuard(Policy{}, okHandler)
 	r := guardReq("10.1.2.3:5", "host.example")
 	if w := serve(g, r); w.Code != 403 {
@@ -155,6 +159,7 @@ func TestGuardUpdate(t *testing.T) {
 // The Guard sits in front of both faces; a denial must come before any
 // credential logic.
 func TestGuardInFrontOfFaces(t *testing.T) {
+	t.Parallel()
 	e, _ := newTestEC2(t, ec2Settings(), nil)
 	g := NewGuard(Policy{}, e)
 	r := req("PUT", tokenPath, map[string]string{ttlHeader: "300"})
@@ -174,6 +179,7 @@ func TestGuardInFrontOfFaces(t *testing.T) {
 // address as its source; it is local, while the same source on a request
 // to another local address is not.
 func TestGuardClientOnOwnAddressIsLocal(t *testing.T) {
+	t.Parallel()
 	g := NewGuard(Policy{}, okHandler)
 	for _, tc := range []struct {
 		remote, local string

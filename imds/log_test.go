@@ -9,6 +9,7 @@ import (
 
 // Request logs are debug only and never carry secrets or bearer tokens.
 func TestLogsNoSecrets(t *testing.T) {
+	t.Parallel()
 	for _, level := range []slog.Level{slog.LevelDebug, slog.LevelInfo} {
 		var buf bytes.Buffer
 		o := Options{Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: level}))}

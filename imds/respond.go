@@ -6,6 +6,10 @@ import (
 	"strconv"
 )
 
+// timeLayout is the only time format every SDK parses: JS and Rust insist on
+// a literal Z, and none wants fractional seconds.
+const timeLayout = "2006-01-02T15:04:05Z"
+
 // Header values are shared, never-modified slices: assigning them directly
 // to the header map saves the allocation that Header.Set makes per request.
 var (

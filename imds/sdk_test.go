@@ -70,6 +70,7 @@ func imdsClient(url string) *imds.Client {
 }
 
 func TestSDKEC2RoleCreds(t *testing.T) {
+	t.Parallel()
 	want := liveCreds("ASIALIVEEC2KEY000001")
 	e := NewEC2(staticSource(want, "dev"), ec2Settings(), quietOpts)
 	rec := &recorder{next: NewGuard(Policy{}, e)}
@@ -98,6 +99,7 @@ func TestSDKEC2RoleCreds(t *testing.T) {
 }
 
 func TestSDKEC2Metadata(t *testing.T) {
+	t.Parallel()
 	e := NewEC2(staticSource(liveCreds("ASIALIVEEC2KEY000001"), "dev"), ec2Settings(), quietOpts)
 	srv := httptest.NewServer(NewGuard(Policy{}, e))
 	defer srv.Close()
@@ -126,17 +128,21 @@ func TestSDKEC2Metadata(t *testing.T) {
 
 // With tokens optional, an SDK that falls back to IMDSv1 still works.
 func TestSDKEC2Fallback(t *testing.T) {
+	t.Parallel()
 	want := liveCreds("ASIALIVEEC2KEY000002")
 	s := ec2Settings()
 	s.TokensRequired = false
 	e := NewEC2(staticSource(want, "dev"), s, quietOpts)
-	// A proxy in the way: the token PUT is refused with 403, so Go v2 falls
-	// back to tokenless GETs for good.
-	proxied := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Header.Set("X-Forwarded-For", "192.0.2.1")
+	// A hop in the way that blocks PUT (as an IMDSv1-only service answers
+	// 404): Go v2 falls back to token-less GETs for good.
+	noPUT := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			http.NotFound(w, r)
+			return
+		}
 		e.ServeHTTP(w, r)
 	})
-	srv := httptest.NewServer(NewGuard(Policy{}, proxied))
+	srv := httptest.NewServer(NewGuard(Policy{}, noPUT))
 	defer srv.Close()
 	client := imds.New(imds.Options{Endpoint: srv.URL, ClientEnableState: imds.ClientEnabled, Retryer: aws.NopRetryer{}})
 	got, err := ec2rolecreds.New(func(o *ec2rolecreds.Options) { o.Client = client }).Retrieve(context.Background())
@@ -145,7 +151,32 @@ func TestSDKEC2Fallback(t *testing.T) {
 	}
 }
 
+// Through a proxy nothing is served without a token, even with tokens
+// optional: the token PUT is refused (403), and so are the token-less GETs
+// the SDK falls back to. A proxy that forwards for an attacker (SSRF) gets
+// no credentials.
+func TestSDKEC2NoFallbackThroughProxy(t *testing.T) {
+	t.Parallel()
+	s := ec2Settings()
+	s.TokensRequired = false
+	e := NewEC2(staticSource(liveCreds("ASIALIVEEC2KEY000003"), "dev"), s, quietOpts)
+	for _, hdr := range []string{"X-Forwarded-For", "Forwarded"} {
+		proxied := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.Header.Set(hdr, "for=192.0.2.1")
+			e.ServeHTTP(w, r)
+		})
+		srv := httptest.NewServer(NewGuard(Policy{}, proxied))
+		client := imds.New(imds.Options{Endpoint: srv.URL, ClientEnableState: imds.ClientEnabled, Retryer: aws.NopRetryer{}})
+		got, err := ec2rolecreds.New(func(o *ec2rolecreds.Options) { o.Client = client }).Retrieve(context.Background())
+		srv.Close()
+		if err == nil {
+			t.Errorf("%s: credentials %s served through a proxy without a token", hdr, got.AccessKeyID)
+		}
+	}
+}
+
 func TestSDKEC2Unavailable(t *testing.T) {
+	t.Parallel()
 	src := errSource(&UnavailableError{Profile: "dev", Message: "MFA needed"})
 	e := NewEC2(src, ec2Settings(), quietOpts)
 	srv := httptest.NewServer(NewGuard(Policy{}, e))
@@ -169,6 +200,7 @@ func ecsProvider(url, tok string) *endpointcreds.Provider {
 }
 
 func TestSDKECS(t *testing.T) {
+	t.Parallel()
 	dev, prod := liveCreds("ASIALIVEECSDEV000001"), liveCreds("ASIALIVEECSPROD00001")
 	prod.AccountID = "210987654321"
 	src := SourceFunc(func(_ context.Context, p string, _ time.Time) (Credentials, error) {
@@ -199,6 +231,7 @@ func TestSDKECS(t *testing.T) {
 // Go v2 decodes {code, message} only for Content-Type application/json: the
 // error must reach the user as ours, not as an opaque status.
 func TestSDKECSErrors(t *testing.T) {
+	t.Parallel()
 	src := SourceFunc(func(_ context.Context, p string, _ time.Time) (Credentials, error) {
 		if p == "prod" {
 			return Credentials{}, &UnavailableError{Profile: p, Message: "run imdsd unlock"}

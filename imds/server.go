@@ -27,19 +27,13 @@ var defaultLimits = Limits{
 // Server is an http.Server for an imdsd face. Its time limits are kept by
 // a watchdog that sweeps the connections once a second rather than by
 // net/http's ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout:
-// those re-arm four socket deadlines per request, which cost about 6 % of
-// the throughput of keep-alive credential GETs (bench/, docs/benchmarks.md).
+// those re-arm socket deadlines several times per request, which cost
+// ~6 % more server CPU per keep-alive credential GET and ~4 % of the
+// throughput in an A/B of the two (docs/benchmarks.md, "The watchdog").
 type Server struct {
 	*http.Server
-	wd *watchdog
-}
-
-// NewServer returns a Server for h (usually a Guard) with bounded time
-// limits and header size. net/http's own error messages (bad requests, TLS
-// probes, accept errors) go to logger at debug level: they are noise
-// unless one is debugging.
-func NewServer(h http.Handler, logger *slog.Logger) *Server {
-	return newServer(h, logger, defaultLimits, time.Second)
+	lim Limits
+	wd  *watchdog
 }
 
 func newServer(h http.Handler, logger *slog.Logger, lim Limits, tick time.Duration) *Server {
@@ -55,7 +49,8 @@ func newServer(h http.Handler, logger *slog.Logger, lim Limits, tick time.Durati
 			ConnContext:    connContext,
 			ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 		},
-		wd: wd,
+		lim: lim,
+		wd:  wd,
 	}
 }
 
@@ -66,18 +61,41 @@ func (s *Server) Serve(ln net.Listener) error {
 	return s.Server.Serve(watchedListener{ln, s.wd})
 }
 
-// Limits returns the server's time limits.
-func (s *Server) Limits() Limits { return s.wd.lim }
-
-type connKey struct{}
-
-// connContext makes a watched connection reachable from its requests.
+// connContext makes a watched connection's value reachable from its
+// requests.
 func connContext(ctx context.Context, c net.Conn) context.Context {
 	if wc, ok := c.(*wconn); ok {
-		return context.WithValue(ctx, connKey{}, wc)
+		return context.WithValue(ctx, connKey{}, &wc.value)
 	}
 	return ctx
 }
+
+// NewServer returns a Server for h (usually a Guard) with bounded time
+// limits and header size. net/http's own error messages (bad requests, TLS
+// probes, accept errors) go to logger at debug level: they are noise
+// unless one is debugging.
+func NewServer(h http.Handler, logger *slog.Logger) *Server {
+	return newServer(h, logger, defaultLimits, time.Second)
+}
+
+// Limits bound how long a connection may stay in each phase. A connection
+// over its limit is closed within about a tick of the watchdog (a second)
+// of it, never before.
+type Limits struct {
+	// Header: from accept, or from the first byte after an idle spell, to
+	// the end of the request headers (slowloris).
+	Header time.Duration
+	// Active: from the end of the headers to the end of the response,
+	// body and handler included (stuck handlers, clients that do not read).
+	Active time.Duration
+	// Idle: between requests on a keep-alive connection.
+	Idle time.Duration
+}
+
+// Limits returns the server's time limits.
+func (s *Server) Limits() Limits { return s.lim }
+
+type connKey struct{}
 
 // ConnValue returns a value kept with the connection r arrived on, for a
 // hook that wants memory across the requests of a keep-alive connection
@@ -86,8 +104,6 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 // through a Server. The requests of one connection are served one at a
 // time, so the value needs no locking.
 func ConnValue(r *http.Request) *any {
-	if wc, ok := r.Context().Value(connKey{}).(*wconn); ok {
-		return &wc.value
-	}
-	return nil
+	v, _ := r.Context().Value(connKey{}).(*any)
+	return v
 }

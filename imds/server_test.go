@@ -12,11 +12,14 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
 func TestNewServer(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s := NewServer(okHandler, logger)
@@ -50,6 +53,7 @@ func serveOnLoopback(t *testing.T, s *Server) string {
 
 // Oversized headers are refused by net/http before reaching the handler.
 func TestNewServerHeaderLimit(t *testing.T) {
+	t.Parallel()
 	addr := serveOnLoopback(t, NewServer(okHandler, quietOpts.Logger))
 	r, _ := http.NewRequestWithContext(context.Background(), "GET", "http://"+addr, nil)
 	r.Header.Set("X-Big", strings.Repeat("a", 64<<10))
@@ -63,21 +67,54 @@ func TestNewServerHeaderLimit(t *testing.T) {
 	}
 }
 
-// testLimits are short so the watchdog's cuts are quick to observe; the
-// tick is small next to them, as a second is next to the real limits.
-var testLimits = Limits{Header: 300 * time.Millisecond, Active: 500 * time.Millisecond, Idle: 700 * time.Millisecond}
+// pipeListener hands a Server the far ends of in-memory connections, so
+// that a synctest bubble holds the whole exchange, deadlines included:
+// blocking on a real socket would keep the bubble's clock from moving.
+type pipeListener struct {
+	conns     chan net.Conn
+	done      chan struct{}
+	closeOnce sync.Once
+}
 
-const testTick = 25 * time.Millisecond
+func newPipeListener() *pipeListener {
+	return &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
+
+// dial connects a client to the server behind l.
+func (l *pipeListener) dial() net.Conn {
+	client, server := net.Pipe()
+	l.conns <- server
+	return client
+}
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "127.0.0.1:1" }
 
 // closedAfter reads from c until the server closes it and returns how long
 // that took from start.
 func closedAfter(t *testing.T, c net.Conn, start time.Time) time.Duration {
 	t.Helper()
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	_, err := io.Copy(io.Discard, c)
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		t.Fatalf("connection still open after %v", time.Since(start))
+	if err != nil && !errors.Is(err, io.ErrClosedPipe) {
+		t.Fatalf("reading until close: %v", err)
 	}
 	return time.Since(start)
 }
@@ -98,106 +135,117 @@ func roundTrip(t *testing.T, c net.Conn, br *bufio.Reader, path string) {
 	}
 }
 
-func TestWatchdogCutsStuckConnections(t *testing.T) {
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/stuck" {
-			<-release
-		}
-		_, _ = w.Write([]byte("ok"))
+// inBubble runs f in a synctest bubble with NewServer serving h, then
+// shuts the server down so that the bubble ends with no goroutine left.
+func inBubble(t *testing.T, h http.Handler, f func(t *testing.T, s *Server, l *pipeListener)) {
+	synctest.Test(t, func(t *testing.T) {
+		s := NewServer(h, quietOpts.Logger)
+		l := newPipeListener()
+		served := make(chan struct{})
+		go func() { defer close(served); _ = s.Serve(l) }()
+		f(t, s, l)
+		s.Close()
+		<-served
+		// The watchdog's sweeper ends at its first tick with no
+		// connection left; the bubble must not end before it.
+		time.Sleep(2 * time.Second)
 	})
-	addr := serveOnLoopback(t, newServer(h, quietOpts.Logger, testLimits, testTick))
+}
 
+// Every connection that stalls is closed at the limit of its phase, not
+// before it and not long after: slowloris headers, silent or idle
+// connections and handlers that outlive their time. In a synctest bubble
+// the limits are the real ones (seconds to minutes) and the test takes
+// milliseconds.
+func TestServerLimits(t *testing.T) {
+	t.Parallel()
+	lim := defaultLimits
 	for _, tc := range []struct {
 		name string
-		// act drives the connection and returns when, by the client's
-		// clock, the phase under test began: never after the server saw it
-		// begin, so the server may not close before start + limit.
-		act   func(t *testing.T, c net.Conn, br *bufio.Reader, dialed time.Time) (start time.Time)
+		// act drives the connection and returns when the phase under
+		// test began.
+		act   func(t *testing.T, c net.Conn, br *bufio.Reader) (start time.Time)
 		limit time.Duration
 	}{
-		{"silent new connection", func(_ *testing.T, _ net.Conn, _ *bufio.Reader, dialed time.Time) time.Time {
-			return dialed
-		}, testLimits.Header},
-		{"slow headers", func(t *testing.T, c net.Conn, _ *bufio.Reader, dialed time.Time) time.Time {
-			_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: localhost\r\n")
-			return dialed
-		}, testLimits.Header},
-		{"idle keep-alive", func(t *testing.T, c net.Conn, br *bufio.Reader, _ time.Time) time.Time {
+		{"silent new connection", func(*testing.T, net.Conn, *bufio.Reader) time.Time {
+			return time.Now()
+		}, lim.Header},
+		{"slow headers", func(t *testing.T, c net.Conn, _ *bufio.Reader) time.Time {
 			start := time.Now()
-			roundTrip(t, c, br, "/")
+			_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: localhost\r\n")
 			return start
-		}, testLimits.Idle},
+		}, lim.Header},
+		{"idle keep-alive", func(t *testing.T, c net.Conn, br *bufio.Reader) time.Time {
+			roundTrip(t, c, br, "/")
+			return time.Now()
+		}, lim.Idle},
 		// The idle spell before the first byte does not count against the
 		// header limit, and the header limit applies from that byte.
-		{"slow headers after idle", func(t *testing.T, c net.Conn, br *bufio.Reader, _ time.Time) time.Time {
+		{"slow headers after idle", func(t *testing.T, c net.Conn, br *bufio.Reader) time.Time {
 			roundTrip(t, c, br, "/")
-			time.Sleep(testLimits.Idle - testLimits.Header/3)
+			time.Sleep(lim.Idle - time.Second)
 			start := time.Now()
 			_, _ = io.WriteString(c, "GET / HT")
 			return start
-		}, testLimits.Header},
-		{"stuck handler", func(t *testing.T, c net.Conn, _ *bufio.Reader, _ time.Time) time.Time {
+		}, lim.Header},
+		{"handler past its time", func(t *testing.T, c net.Conn, _ *bufio.Reader) time.Time {
 			start := time.Now()
 			_, _ = io.WriteString(c, "GET /stuck HTTP/1.1\r\nHost: localhost\r\n\r\n")
 			return start
-		}, testLimits.Active},
+		}, lim.Active},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			dialed := time.Now()
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			start := tc.act(t, c, bufio.NewReader(c), dialed)
-			got := closedAfter(t, c, start)
-			// Never before the limit; within a few ticks after it (with
-			// slack for a loaded -race run).
-			if got < tc.limit || got > tc.limit+60*testTick {
-				t.Errorf("closed %v after the phase began, want %v (+ a tick or two)", got, tc.limit)
-			}
+			// The stuck handler waits as the faces do, on the request's
+			// context: a Source is bounded by it.
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/stuck" {
+					<-r.Context().Done()
+				}
+				_, _ = w.Write([]byte("ok"))
+			})
+			inBubble(t, h, func(t *testing.T, _ *Server, l *pipeListener) {
+				c := l.dial()
+				defer c.Close()
+				start := tc.act(t, c, bufio.NewReader(c))
+				got := closedAfter(t, c, start)
+				if got < tc.limit || got > tc.limit+2*time.Second {
+					t.Errorf("closed %v after the phase began, want at %v", got, tc.limit)
+				}
+			})
 		})
 	}
 }
 
-// A connection in steady use is never cut, however long it lives.
-func TestWatchdogKeepsBusyConnection(t *testing.T) {
-	s := newServer(okHandler, quietOpts.Logger, testLimits, testTick)
-	addr := serveOnLoopback(t, s)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	br := bufio.NewReader(c)
-	end := time.Now().Add(testLimits.Header + testLimits.Active + testLimits.Idle)
-	for n := 0; time.Now().Before(end); n++ {
-		roundTrip(t, c, br, "/") // fails if the connection was closed
-		time.Sleep(testLimits.Idle / 3)
-	}
-	c.Close()
-	// With no connection left the sweeper stops: an idle daemon keeps no
-	// timer running.
-	deadline := time.Now().Add(2 * time.Second)
-	for {
+// A connection in steady use is never cut, however long it lives; and
+// with no connection left the sweeper stops, so an idle daemon keeps no
+// timer running.
+func TestServerKeepsBusyConnection(t *testing.T) {
+	t.Parallel()
+	inBubble(t, okHandler, func(t *testing.T, s *Server, l *pipeListener) {
+		c := l.dial()
+		br := bufio.NewReader(c)
+		lim := defaultLimits
+		end := time.Now().Add(2 * (lim.Header + lim.Active + lim.Idle))
+		for time.Now().Before(end) {
+			roundTrip(t, c, br, "/") // fails if the connection was closed
+			time.Sleep(lim.Idle / 2)
+		}
+		c.Close()
+		time.Sleep(3 * time.Second) // the close seen, and a sweep after it
+		synctest.Wait()
 		s.wd.mu.Lock()
 		running := s.wd.running
 		s.wd.mu.Unlock()
-		if !running {
-			break
+		if running {
+			t.Error("sweeper still running with no connections")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("sweeper still running with no connections")
-		}
-		time.Sleep(testTick)
-	}
+	})
 }
 
 // ConnValue is one value per connection, kept across its requests.
 func TestConnValue(t *testing.T) {
+	t.Parallel()
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := ConnValue(r)
 		if v == nil {
@@ -219,6 +267,8 @@ func TestConnValue(t *testing.T) {
 		return string(b)
 	}
 	one, two := &http.Client{Transport: &http.Transport{}}, &http.Client{Transport: &http.Transport{}}
+	defer one.CloseIdleConnections()
+	defer two.CloseIdleConnections()
 	var got []string
 	for _, c := range []*http.Client{one, one, two, one, two} {
 		got = append(got, get(c, "http://"+addr))

@@ -1,7 +1,8 @@
 // Package imds is the HTTP face of imdsd: the EC2 instance-metadata service
 // (IMDSv2 tokens, optional IMDSv1) and the ECS container-credentials endpoint,
-// with their security checks. It never calls STS: credentials come from a
-// Source that the daemon hands it.
+// with their security checks, and the http.Server they run on (time limits
+// kept by a watchdog). It never calls STS: credentials come from a Source
+// that the daemon hands it.
 package imds
 
 import (

@@ -9,19 +9,6 @@ import (
 	"time"
 )
 
-// Limits bound how long a connection may stay in each phase. A connection
-// over its limit is closed within about a tick of it, never before.
-type Limits struct {
-	// Header: from accept, or from the first byte after an idle spell, to
-	// the end of the request headers (slowloris).
-	Header time.Duration
-	// Active: from the end of the headers to the end of the response,
-	// body and handler included (stuck handlers, clients that do not read).
-	Active time.Duration
-	// Idle: between requests on a keep-alive connection.
-	Idle time.Duration
-}
-
 // Phases of a connection. They live in the low two bits of wconn.state;
 // the rest counts transitions, so the sweeper can tell a connection that
 // stayed in a phase from one that left it and came back.
