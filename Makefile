@@ -28,7 +28,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./imds/ ./daemon/
 
 # End-to-end benchmark against a plain net/http reference with wrk
-# (installed from Debian if missing, as root); ~3 min. docs/benchmarks.md.
+# (installed from Debian if missing, as root); ~7 min. docs/benchmarks.md.
 .PHONY: bench-full
 bench-full:
 	bash bench/run.sh $(BENCHFLAGS)
