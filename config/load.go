@@ -26,8 +26,8 @@ const (
 // order they are documented, for unknown-key checks and suggestions.
 var cfgSchema = map[string][]string{
 	"":     {"profile", "region", "refresh_before", "log_level", "control_socket", "imds", "ecs", "profiles"},
-	"imds": {"listen", "tokens", "allow", "hosts", "docker"},
-	"ecs":  {"listen", "token_file", "profiles", "allow", "hosts", "docker"},
+	"imds": {"listen", "tokens", "allow", "hosts", "docker", "max_connections"},
+	"ecs":  {"listen", "token_file", "profiles", "allow", "hosts", "docker", "max_connections"},
 }
 
 // Load reads and validates the config file at path ("" means DefaultPath).
@@ -224,6 +224,9 @@ func Parse(path string, data []byte) (*Config, error) {
 		if v, ok := t["docker"]; ok {
 			cfg.IMDS.Docker = p.boolean("imds.docker", v)
 		}
+		if v, ok := t["max_connections"]; ok {
+			cfg.IMDS.MaxConnections = p.maxConns("imds.max_connections", v)
+		}
 	}
 
 	if t, ok := p.table(raw, "ecs"); ok {
@@ -256,6 +259,9 @@ func Parse(path string, data []byte) (*Config, error) {
 		}
 		if v, ok := t["docker"]; ok {
 			cfg.ECS.Docker = p.boolean("ecs.docker", v)
+		}
+		if v, ok := t["max_connections"]; ok {
+			cfg.ECS.MaxConnections = p.maxConns("ecs.max_connections", v)
 		}
 	}
 

@@ -62,8 +62,8 @@ func TestDefault(t *testing.T) {
 		Profile:       "default",
 		RefreshBefore: 30 * time.Minute,
 		LogLevel:      "info",
-		IMDS:          IMDSConfig{Listen: []string{"127.0.0.1:9911"}, TokensRequired: true, Docker: true},
-		ECS:           ECSConfig{Listen: []string{"127.0.0.1:9912"}, TokenFile: filepath.Join(home, ".config", "imdsd", "ecs-token"), Docker: true},
+		IMDS:          IMDSConfig{Listen: []string{"127.0.0.1:9911"}, TokensRequired: true, Docker: true, MaxConnections: 512},
+		ECS:           ECSConfig{Listen: []string{"127.0.0.1:9912"}, TokenFile: filepath.Join(home, ".config", "imdsd", "ecs-token"), Docker: true, MaxConnections: 512},
 		ControlSocket: filepath.Join(home, ".config", "imdsd", "control.sock"),
 	}
 	if got := Default(); !reflect.DeepEqual(got, want) {

@@ -25,6 +25,7 @@ tokens = "optional"
 allow = ["172.17.0.0/16", "10.1.2.3", "fd00::/8", "fd00::1", "172.18.0.1/16"]
 hosts = ["imds.local"]
 docker = false
+max_connections = 64
 [ecs]
 listen = ["127.0.0.1:9912"]
 token_file = "~/.config/imdsd/ecs-token"
@@ -51,13 +52,15 @@ hosts = []
 				netip.MustParsePrefix("fd00::1/128"),
 				netip.MustParsePrefix("172.18.0.0/16"),
 			},
-			Hosts: []string{"imds.local"},
+			Hosts:          []string{"imds.local"},
+			MaxConnections: 64,
 		},
 		ECS: ECSConfig{
-			Listen:    []string{"127.0.0.1:9912"},
-			TokenFile: filepath.Join(home, ".config", "imdsd", "ecs-token"),
-			Profiles:  []string{"ops", "prod"},
-			Docker:    true,
+			Listen:         []string{"127.0.0.1:9912"},
+			TokenFile:      filepath.Join(home, ".config", "imdsd", "ecs-token"),
+			Profiles:       []string{"ops", "prod"},
+			Docker:         true,
+			MaxConnections: DefaultMaxConnections,
 		},
 		ControlSocket: filepath.Join(home, ".config", "imdsd", "control.sock"),
 	}
@@ -129,6 +132,10 @@ func TestParseErrors(t *testing.T) {
 			f + `:2: profile: invalid TOML: `},
 		{"unclosed list", "[imds]\nlisten = [\"127.0.0.1:1\"\n\n[ecs]\n",
 			f + `:4: imds.listen: invalid TOML: `},
+		{"max connections zero", "[imds]\nmax_connections = 0\n",
+			f + `:2: imds.max_connections: 0 is out of range; use 16 to 65536 (default 512)`},
+		{"max connections text", "[ecs]\nmax_connections = \"many\"\n",
+			f + `:2: ecs.max_connections: must be a number of connections, e.g. 512, not a string`},
 		{"typo", "profile = \"dev\"\nrefresh_befor = \"10m\"\n",
 			f + `:2: refresh_befor: unknown key; did you mean "refresh_before"?`},
 		{"swapped letters", "regoin = \"eu-west-1\"\n",

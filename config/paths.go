@@ -68,6 +68,11 @@ func envProfile() string {
 	return "default"
 }
 
+// DefaultMaxConnections bounds each listener's connections: a local
+// credential endpoint needs a few dozen; 512 idle keep-alive connections
+// hold ~17 MiB.
+const DefaultMaxConnections = 512
+
 // Default returns the configuration used when there is no config file. It
 // is not validated: $AWS_PROFILE may hold a name Load would reject.
 func Default() *Config {
@@ -79,11 +84,13 @@ func Default() *Config {
 			Listen:         []string{defaultIMDSListen},
 			TokensRequired: true,
 			Docker:         true,
+			MaxConnections: DefaultMaxConnections,
 		},
 		ECS: ECSConfig{
-			Listen:    []string{defaultECSListen},
-			TokenFile: defaultTokenFile(),
-			Docker:    true,
+			Listen:         []string{defaultECSListen},
+			TokenFile:      defaultTokenFile(),
+			Docker:         true,
+			MaxConnections: DefaultMaxConnections,
 		},
 		ControlSocket: DefaultControlSocket(),
 	}

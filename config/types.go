@@ -79,6 +79,9 @@ type IMDSConfig struct {
 	// Docker: also accept clients from the local docker bridge networks
 	// (docker0, br-*), discovered and kept current. Default true.
 	Docker bool
+	// MaxConnections per listener (max_connections; default 512). At the
+	// cap the oldest idle keep-alive connection is closed for a new one.
+	MaxConnections int
 }
 
 // ECSConfig is the [ecs] table.
@@ -94,4 +97,6 @@ type ECSConfig struct {
 	Allow    []netip.Prefix
 	Hosts    []string
 	Docker   bool
+	// MaxConnections per listener, as for IMDS.
+	MaxConnections int
 }

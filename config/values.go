@@ -296,3 +296,18 @@ func validRegion(s string) bool {
 	}
 	return true
 }
+
+// maxConns is a connection cap: 16..65536, so that a typo cannot lock the
+// local clients out (0) or lift the bound (a huge number).
+func (p *cfgParser) maxConns(key string, v any) int {
+	n, ok := v.(int64)
+	switch {
+	case !ok:
+		p.fail(key, "must be a number of connections, e.g. %d, not %s", DefaultMaxConnections, tomlTypeName(v))
+		return DefaultMaxConnections
+	case n < 16 || n > 65536:
+		p.fail(key, "%d is out of range; use 16 to 65536 (default %d)", n, DefaultMaxConnections)
+		return DefaultMaxConnections
+	}
+	return int(n)
+}

@@ -227,6 +227,7 @@ func (d *Daemon) makePlan(ctx context.Context, cfg *config.Config, prev *generat
 				p.discard()
 				return nil, err
 			}
+			l.srv.SetMaxConns(maxConns(cfg, f.face))
 			p.added[k] = l
 		}
 	}
@@ -294,6 +295,9 @@ func (d *Daemon) commit(p *plan) {
 			delete(d.listeners, k)
 			d.spawnLocked(func() { l.close(5 * time.Second) })
 		}
+	}
+	for _, l := range d.listeners {
+		l.srv.SetMaxConns(maxConns(cfg, l.face))
 	}
 	d.updatePolicies()
 	if len(next.vanished) > 0 {
@@ -381,4 +385,12 @@ func servedProfiles(cfg *config.Config) []string {
 		}
 	}
 	return out
+}
+
+// maxConns is the connection cap of face's listeners.
+func maxConns(cfg *config.Config, face string) int {
+	if face == "ecs" {
+		return cfg.ECS.MaxConnections
+	}
+	return cfg.IMDS.MaxConnections
 }

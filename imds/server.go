@@ -95,6 +95,11 @@ type Limits struct {
 // Limits returns the server's time limits.
 func (s *Server) Limits() Limits { return s.lim }
 
+// SetMaxConns caps the server's connections (0: no cap). At the cap the
+// oldest idle keep-alive connection is closed for a new one; a local
+// client is never refused because remote ones fill the cap.
+func (s *Server) SetMaxConns(n int) { s.wd.max.Store(int64(n)) }
+
 type connKey struct{}
 
 // ConnValue returns a value kept with the connection r arrived on, for a

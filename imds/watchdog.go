@@ -36,6 +36,10 @@ type watchdog struct {
 	mu      sync.Mutex
 	conns   map[*wconn]struct{}
 	running bool
+	// max caps the connections (0: no cap); accepted numbers them, so
+	// the oldest can be found.
+	max      atomic.Int64
+	accepted uint64
 }
 
 func newWatchdog(lim Limits, tick time.Duration, log *slog.Logger) *watchdog {
@@ -59,6 +63,9 @@ type wconn struct {
 	// value is ConnValue's: the requests of one HTTP/1.1 connection are
 	// served one at a time, by one goroutine.
 	value any
+	// seq is the accept order; local: the client is on this machine.
+	seq   uint64
+	local bool
 }
 
 // enter records a move to phase p. Transitions of one connection never
@@ -92,25 +99,77 @@ type watchedListener struct {
 }
 
 func (l watchedListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		// seen starts at a value no state has, so a connection accepted
+		// just before a sweep is not counted as unchanged through it.
+		wc := &wconn{Conn: c, wd: l.wd, seen: ^uint64(0), local: isLocal(c)}
+		if l.wd.add(wc) {
+			return wc, nil
+		}
+		c.Close() // over the cap, and nothing could make room
 	}
-	// seen starts at a value no state has, so a connection accepted just
-	// before a sweep is not counted as unchanged through it.
-	wc := &wconn{Conn: c, wd: l.wd, seen: ^uint64(0)}
-	l.wd.add(wc)
-	return wc, nil
 }
 
-func (wd *watchdog) add(c *wconn) {
+// isLocal: the client is on this machine (loopback, or the connection's
+// own local address, as for the link-local addresses held on lo).
+func isLocal(c net.Conn) bool {
+	ra, ok1 := c.RemoteAddr().(*net.TCPAddr)
+	la, ok2 := c.LocalAddr().(*net.TCPAddr)
+	return ok1 && ok2 && (ra.IP.IsLoopback() || ra.IP.Equal(la.IP))
+}
+
+// add puts c under the watchdog, within the cap: at the cap the oldest
+// idle keep-alive connection makes room (its client reconnects when it
+// next asks); with none idle, a local client still gets in, at the cost
+// of the oldest remote connection, and a remote one is refused. So a
+// container flooding a listener cannot lock the machine's own clients out.
+func (wd *watchdog) add(c *wconn) bool {
 	wd.mu.Lock()
-	defer wd.mu.Unlock()
+	max := int(wd.max.Load())
+	var victim *wconn
+	if max > 0 && len(wd.conns) >= max {
+		victim = wd.oldest(func(o *wconn) bool { return o.state.Load()&phaseMask == phaseIdle })
+		if victim == nil && c.local {
+			victim = wd.oldest(func(o *wconn) bool { return !o.local })
+		}
+		if victim == nil && !c.local {
+			wd.mu.Unlock()
+			wd.log.Debug("connection refused: at max_connections", "remote", c.RemoteAddr().String(), "max", max)
+			return false
+		}
+		if victim != nil {
+			delete(wd.conns, victim)
+		}
+	}
+	wd.accepted++
+	c.seq = wd.accepted
 	wd.conns[c] = struct{}{}
 	if !wd.running {
 		wd.running = true
 		go wd.sweep()
 	}
+	wd.mu.Unlock()
+	if victim != nil {
+		wd.log.Debug("connection closed to make room: at max_connections", "remote", victim.RemoteAddr().String(), "max", max)
+		victim.Conn.Close()
+	}
+	return true
+}
+
+// oldest is the longest-held connection that ok accepts. Called with
+// wd.mu held; only at the cap, so the scan is bounded by it.
+func (wd *watchdog) oldest(ok func(*wconn) bool) *wconn {
+	var best *wconn
+	for o := range wd.conns {
+		if ok(o) && (best == nil || o.seq < best.seq) {
+			best = o
+		}
+	}
+	return best
 }
 
 // connState is the http.Server's ConnState hook.
