@@ -25,7 +25,7 @@ demo:
 	$(GO) run ./cmd/imdsd serve --demo
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./imds/ ./daemon/
+	$(GO) test -run '^$$' -bench . -benchmem ./imds/ ./internal/audit/
 
 # End-to-end benchmark against a plain net/http reference with wrk
 # (installed from Debian if missing, as root); ~7 min. docs/benchmarks.md.
