@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/ssocreds"
 )
 
 // AWSFiles are the shared config and credentials files in use.
@@ -113,6 +114,10 @@ type Profile struct {
 	// SourceKeyID is the access key id at the end of the source chain, if
 	// the chain ends in keys; for messages only (it is not a secret).
 	SourceKeyID string
+	// SSOCacheFile is the SSO token cache file (~/.aws/sso/cache/...) the
+	// chain's SSO link reads, "" without one: the daemon watches it so a
+	// sign-in (imdsd login, aws sso login) is picked up at once.
+	SSOCacheFile string
 	// Fingerprint hashes every effective setting, including the source
 	// chain and the source keys, so a reload can tell an unchanged profile
 	// (keep its cached credentials) from a changed one (fetch anew).
@@ -199,6 +204,12 @@ func (p *Profile) fill(files AWSFiles, sc *awsconfig.SharedConfig) error {
 		if c.Credentials.AccessKeyID != "" {
 			p.SourceKeyID = c.Credentials.AccessKeyID
 		}
+		if key := ssoCacheKey(c); key != "" {
+			// The SDK's own path, so it is the file the SDK will read.
+			if path, err := ssocreds.StandardCachedTokenFilepath(key); err == nil {
+				p.SSOCacheFile = path
+			}
+		}
 		if c.RoleARN != "" {
 			if err := checkRoleARN(c.RoleARN); err != nil {
 				return locate(files, c.Profile, "role_arn", err.Error())
@@ -235,6 +246,18 @@ func (p *Profile) fill(files AWSFiles, sc *awsconfig.SharedConfig) error {
 	}
 	p.Fingerprint = fingerprint(sc)
 	return nil
+}
+
+// ssoCacheKey is what the SDK hashes to name a profile's SSO token cache
+// file: the sso-session name, or a legacy profile's start URL.
+func ssoCacheKey(c *awsconfig.SharedConfig) string {
+	switch {
+	case c.SSOSession != nil:
+		return c.SSOSession.Name
+	case c.SSOStartURL != "" && c.SSOSessionName == "":
+		return c.SSOStartURL
+	}
+	return ""
 }
 
 func checkRoleARN(s string) error {

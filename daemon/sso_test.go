@@ -33,18 +33,7 @@ sso_region = eu-west-1
 // them via IMDS. When the cached token expires the SDK renews it with the
 // refresh token, without a new sign-in.
 func TestSSOProfileServedAfterLogin(t *testing.T) {
-	fake := fakesso.New()
-	fake.AddRole(account, "Dev")
-	u, err := fake.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
-	home := t.TempDir()
-	t.Setenv("HOME", home)
-	t.Setenv("USERPROFILE", home)
-	t.Setenv("AWS_ENDPOINT_URL_SSO", u)
-	t.Setenv("AWS_ENDPOINT_URL_SSO_OIDC", u)
+	fake, home := startFakeSSO(t)
 	e := startEnv(t, envOptions{awsConfig: ssoAWSConfig, imdsdTOML: `profile = "sso"`})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -57,19 +46,7 @@ func TestSSOProfileServedAfterLogin(t *testing.T) {
 		t.Fatalf("GetRoleCredentials called %d times without a token", n)
 	}
 
-	_, err = ssologin.Login(ctx, ssologin.Options{
-		Profile: "sso", NoBrowser: true, HTTPClient: loopbackOnlyHTTP,
-		Files: config.AWSFiles{Config: []string{e.awsCfg}, Credentials: []string{e.awsCreds}},
-		Wait: func(context.Context, time.Duration) error {
-			for _, c := range fake.PendingUserCodes() {
-				fake.DecideDevice(c, fakesso.Approve)
-			}
-			return nil
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ssoLogin(ctx, t, e, fake)
 
 	// As `imdsd refresh` after a login: fetched now, not at the next backoff.
 	served := func(step string) string {
@@ -117,5 +94,72 @@ func TestSSOProfileServedAfterLogin(t *testing.T) {
 	must(t, json.Unmarshal(data, &tok))
 	if tok["accessToken"] == old {
 		t.Fatal("the refreshed token was not written back to the cache")
+	}
+}
+
+// startFakeSSO starts the fake IAM Identity Center, points the SDK's SSO
+// and OIDC clients at it as a user would, and gives the test its own HOME
+// (so its own ~/.aws/sso/cache).
+func startFakeSSO(t *testing.T) (*fakesso.Server, string) {
+	t.Helper()
+	fake := fakesso.New()
+	fake.AddRole(account, "Dev")
+	u, err := fake.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("USERPROFILE", home)
+	t.Setenv("AWS_ENDPOINT_URL_SSO", u)
+	t.Setenv("AWS_ENDPOINT_URL_SSO_OIDC", u)
+	return fake, home
+}
+
+// ssoLogin is imdsd login --profile sso --no-browser, the user approving
+// the code at the first poll.
+func ssoLogin(ctx context.Context, t *testing.T, e *testEnv, fake *fakesso.Server) {
+	t.Helper()
+	_, err := ssologin.Login(ctx, ssologin.Options{
+		Profile: "sso", NoBrowser: true, HTTPClient: loopbackOnlyHTTP,
+		Files: config.AWSFiles{Config: []string{e.awsCfg}, Credentials: []string{e.awsCreds}},
+		Wait: func(context.Context, time.Duration) error {
+			for _, c := range fake.PendingUserCodes() {
+				fake.DecideDevice(c, fakesso.Approve)
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A profile waiting for a sign-in is fetched as soon as the token cache
+// file appears, not at its next retry (an hour away here): the daemon
+// watches the SSO cache files of the profiles it serves.
+func TestSSOLoginWakesWaitingProfile(t *testing.T) {
+	fake, _ := startFakeSSO(t)
+	e := startEnv(t, envOptions{awsConfig: ssoAWSConfig, imdsdTOML: `profile = "sso"`, watch: true, tune: func(o *Options) {
+		o.broker.BackoffBase, o.broker.BackoffCap = time.Hour, time.Hour
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// The failure without a token is recorded before the login.
+	if res, err := e.client().Refresh(ctx); err != nil || len(res) != 1 || res[0].Error == "" {
+		t.Fatalf("refresh before any sign-in: %v %+v, want the sso profile failing", err, res)
+	}
+	ssoLogin(ctx, t, e, fake)
+	waitFor(t, 10*time.Second, func() bool {
+		_, err := e.d.Credentials(ctx, "sso", time.Now())
+		return err == nil
+	}, "the sso profile was not fetched after the login")
+	c, err := e.ec2Creds(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := fake.Issued(c.AccessKeyID); !ok {
+		t.Fatalf("IMDS served %s, which the portal did not issue", c.AccessKeyID)
 	}
 }

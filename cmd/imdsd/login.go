@@ -61,7 +61,7 @@ sso:account:access scope (the default) they renew it without a new sign-in.`,
 			if res.Refresh {
 				fmt.Println("It is renewed without a new sign-in until the SSO session ends.")
 			}
-			fmt.Println("If imdsd is running, `imdsd refresh` fetches credentials with it now.")
+			fmt.Println("A running imdsd serving these profiles picks the token up at once.")
 			return nil
 		},
 	}
