@@ -118,6 +118,9 @@ type Profile struct {
 	// chain's SSO link reads, "" without one: the daemon watches it so a
 	// sign-in (imdsd login, aws sso login) is picked up at once.
 	SSOCacheFile string
+	// SSOProfile is the profile of the chain with the SSO settings: the
+	// one to sign in for (imdsd login --profile).
+	SSOProfile string
 	// Fingerprint hashes every effective setting, including the source
 	// chain and the source keys, so a reload can tell an unchanged profile
 	// (keep its cached credentials) from a changed one (fetch anew).
@@ -207,7 +210,7 @@ func (p *Profile) fill(files AWSFiles, sc *awsconfig.SharedConfig) error {
 		if key := ssoCacheKey(c); key != "" {
 			// The SDK's own path, so it is the file the SDK will read.
 			if path, err := ssocreds.StandardCachedTokenFilepath(key); err == nil {
-				p.SSOCacheFile = path
+				p.SSOCacheFile, p.SSOProfile = path, c.Profile
 			}
 		}
 		if c.RoleARN != "" {

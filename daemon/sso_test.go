@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,8 +148,8 @@ func TestSSOLoginWakesWaitingProfile(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// The failure without a token is recorded before the login.
-	if res, err := e.client().Refresh(ctx); err != nil || len(res) != 1 || res[0].Error == "" {
-		t.Fatalf("refresh before any sign-in: %v %+v, want the sso profile failing", err, res)
+	if res, err := e.client().Refresh(ctx); err != nil || len(res) != 1 || !strings.Contains(res[0].Error, "imdsd login --profile sso") {
+		t.Fatalf("refresh before any sign-in: %v %+v, want the sso profile failing with the fix", err, res)
 	}
 	ssoLogin(ctx, t, e, fake)
 	waitFor(t, 10*time.Second, func() bool {
