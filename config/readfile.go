@@ -20,6 +20,9 @@ const (
 	// MaxTokenFileSize caps the ECS token file: 4 KiB; it holds one header
 	// value.
 	MaxTokenFileSize = 4 << 10
+	// MaxSSOTokenFileSize caps an SSO token cache file: 64 KiB; the AWS
+	// CLI's are under 4 KiB.
+	MaxSSOTokenFileSize = 64 << 10
 )
 
 // fileSpec says what a file is, for the checks and for messages that tell
@@ -38,6 +41,7 @@ var (
 	configFileSpec = &fileSpec{what: "imdsd config file", family: "config files", max: MaxConfigFileSize, pointAt: "point --config at"}
 	awsConfigSpec  = &fileSpec{what: "AWS config file", family: "AWS files", max: MaxAWSFileSize, pointAt: "point AWS_CONFIG_FILE at"}
 	awsCredsSpec   = &fileSpec{what: "AWS credentials file", family: "AWS files", max: MaxAWSFileSize, pointAt: "point AWS_SHARED_CREDENTIALS_FILE at"}
+	ssoTokenSpec   = &fileSpec{what: "SSO token cache file", family: "SSO token cache files", max: MaxSSOTokenFileSize, pointAt: "remove it and run imdsd login, which writes"}
 )
 
 // fileError is a file refused or unreadable; the message names the file,
@@ -257,6 +261,18 @@ func CheckAWSFiles(f AWSFiles) error {
 		}
 		return err
 	})
+}
+
+// CheckSSOTokenFile checks an SSO token cache file as CheckAWSFiles checks
+// the AWS files, before the SDK reads (and on refresh rewrites) it with
+// plain opens: a FIFO there would hang the broker. A missing file is fine:
+// the SDK then reports that nobody signed in.
+func CheckSSOTokenFile(path string) error {
+	err := checkFile(path, ssoTokenSpec)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
 }
 
 // forEachAWSFile calls fn for each file in order (config files first), with

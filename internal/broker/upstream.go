@@ -204,6 +204,14 @@ func (u *upstream) fetch(ctx context.Context) (c imds.Credentials, err error) {
 		return imds.Credentials{}, err
 	}
 	defer func() { err = u.note(ctx, err) }()
+	if f := u.p.SSOCacheFile; f != "" {
+		// The SDK reads the token with a plain open: check it first. (A
+		// FIFO made between the check and the SDK's open still blocks;
+		// the directory is the user's own, so only they can do that.)
+		if err := config.CheckSSOTokenFile(f); err != nil {
+			return imds.Credentials{}, &config.ProfileError{Profile: u.p.Name, Msg: err.Error()}
+		}
+	}
 	cfg, src := u.configs()
 	if src != nil {
 		return u.fetchMFA(ctx, cfg)
