@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -150,6 +151,10 @@ func resolve(ctx context.Context, o Options) (target, func(), error) {
 	t := target{profile: o.Profile, files: o.Files.Config}
 	cleanup := func() {}
 	if o.SSOSession != "" {
+		// The name goes into an INI line: nothing that could end it.
+		if strings.ContainsAny(o.SSOSession, "[]\r\n;#") || strings.TrimSpace(o.SSOSession) != o.SSOSession {
+			return t, cleanup, fmt.Errorf("%q is not an sso-session name", o.SSOSession)
+		}
 		dir, err := os.MkdirTemp("", "imdsd-login-")
 		if err != nil {
 			return t, cleanup, err
@@ -173,13 +178,25 @@ func resolve(ctx context.Context, o Options) (target, func(), error) {
 	if err != nil {
 		return t, cleanup, fmt.Errorf("%s: %w", name, err)
 	}
-	switch {
-	case sc.SSOSession != nil:
-		t.session, t.startURL, t.region = sc.SSOSession.Name, sc.SSOSession.SSOStartURL, sc.SSOSession.SSORegion
-	case sc.SSOStartURL != "":
-		t.startURL, t.region = sc.SSOStartURL, sc.SSORegion
-	default:
-		return t, cleanup, fmt.Errorf("%s has no SSO settings: add sso_session (or the legacy sso_start_url and sso_region)", name)
+	// A role profile whose source_profile chain ends in SSO signs in for
+	// that link, as the SDK resolving the role would use it.
+	found := false
+	for c := &sc; c != nil && !found; c = c.Source {
+		switch {
+		case c.SSOSession != nil:
+			t.session, t.startURL, t.region = c.SSOSession.Name, c.SSOSession.SSOStartURL, c.SSOSession.SSORegion
+		case c.SSOStartURL != "":
+			t.startURL, t.region = c.SSOStartURL, c.SSORegion
+		default:
+			continue
+		}
+		found = true
+		if c != &sc && o.Profile != "" {
+			t.profile = c.Profile // its endpoint settings, as the SDK's SSO client uses
+		}
+	}
+	if !found {
+		return t, cleanup, fmt.Errorf("%s has no SSO settings: add sso_session (or the legacy sso_start_url and sso_region), or a source_profile that has them", name)
 	}
 	if t.startURL == "" || t.region == "" {
 		return t, cleanup, fmt.Errorf("%s: sso_start_url and sso_region are both needed", name)

@@ -49,6 +49,10 @@ sso_region = eu-west-1
 sso_account_id = ` + account + `
 sso_role_name = ` + role + `
 
+[profile chained]
+role_arn = arn:aws:iam::111122223333:role/next
+source_profile = dev
+
 [profile keys]
 aws_access_key_id = AKIAEXAMPLE
 aws_secret_access_key = secret
@@ -381,6 +385,7 @@ func TestLoginRefused(t *testing.T) {
 		{"not an SSO profile", func(t *testing.T, e *env, o *Options) { o.Profile = "keys" }, "no SSO settings"},
 		{"no such profile", func(t *testing.T, e *env, o *Options) { o.Profile = "nope" }, "nope"},
 		{"no such session", func(t *testing.T, e *env, o *Options) { o.SSOSession = "nope" }, "nope"},
+		{"bad session name", func(t *testing.T, e *env, o *Options) { o.SSOSession = "corp]\n[profile x" }, "not an sso-session name"},
 		{"both named", func(t *testing.T, e *env, o *Options) { o.Profile, o.SSOSession = "dev", "corp" }, "either"},
 	}
 	for _, tt := range tests {
@@ -404,4 +409,22 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A role profile whose source is an SSO profile signs in for that source.
+func TestLoginChainedProfile(t *testing.T) {
+	e := setup(t)
+	var waits []time.Duration
+	o := e.options(t)
+	o.Profile, o.NoBrowser = "chained", true
+	o.Wait = e.approveOnWait(t, &waits)
+	res, err := Login(ctx(t), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Session != "corp" {
+		t.Fatalf("result %+v, want sso-session corp", res)
+	}
+	e.readCache(t, "corp", true)
+	e.sdkCredentials(t, "dev")
 }
