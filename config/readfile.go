@@ -1,11 +1,13 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"time"
 )
 
 // Size caps for the files imdsd reads. Real files are far smaller; the caps
@@ -273,6 +275,30 @@ func CheckSSOTokenFile(path string) error {
 		return nil
 	}
 	return err
+}
+
+// SSOTokenInfo reads when an SSO token cache file's token ends and whether
+// it holds what the SDK needs to renew it (a refresh token and the client
+// registration), for status. The tokens themselves are not returned.
+func SSOTokenInfo(path string) (expires time.Time, renews bool, err error) {
+	data, err := readChecked(path, ssoTokenSpec)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	var t struct {
+		ExpiresAt    string `json:"expiresAt"`
+		RefreshToken string `json:"refreshToken"`
+		ClientID     string `json:"clientId"`
+		ClientSecret string `json:"clientSecret"`
+	}
+	if err := json.Unmarshal(data, &t); err != nil {
+		return time.Time{}, false, fmt.Errorf("%s: not an SSO token cache file: %w", path, err)
+	}
+	expires, err = time.Parse(time.RFC3339, t.ExpiresAt)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("%s: expiresAt: %w", path, err)
+	}
+	return expires, t.RefreshToken != "" && t.ClientID != "" && t.ClientSecret != "", nil
 }
 
 // forEachAWSFile calls fn for each file in order (config files first), with

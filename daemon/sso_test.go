@@ -70,6 +70,13 @@ func TestSSOProfileServedAfterLogin(t *testing.T) {
 		return c.AccessKeyID
 	}
 	first := served("after login")
+	st, err := e.client().Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := st.Profiles[0]; p.SSOProfile != "sso" || !p.SSORenews || !p.SSOExpires.After(time.Now()) {
+		t.Fatalf("status %+v: want the SSO sign-in, renewable, ending in the future", p)
+	}
 
 	// Age the cached token as time would: the SDK in the daemon renews it
 	// with the refresh token login cached, and writes the new one back.
