@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -70,5 +71,41 @@ sso:account:access scope (the default) they renew it without a new sign-in.`,
 	cmd.Flags().BoolVar(&noBrowser, "no-browser", false, "sign in with a URL and a code on any device (device-code flow)")
 	cmd.Flags().StringSliceVar(&scopes, "scopes", nil, "registration scopes (default sso:account:access, which allows renewal)")
 	cmd.MarkFlagsMutuallyExclusive("profile", "sso-session")
+	return cmd
+}
+
+func newSSO() *cobra.Command {
+	cmd := &cobra.Command{Use: "sso", Short: "IAM Identity Center (SSO): what your sign-in gives"}
+	var profile, session string
+	profiles := &cobra.Command{
+		Use:   "profiles",
+		Short: "Print a profile for each account role your SSO sign-in gives, to paste into ~/.aws/config",
+		Long: `Print a config-file profile for each account role the IAM Identity Center
+sign-in of a profile or sso-session gives (ListAccounts, ListAccountRoles with
+the cached token; an expired token is renewed first). imdsd never writes your
+AWS files: paste what you want to keep. Sign in first with imdsd login.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if profile == "" && session == "" {
+				profile = cmp.Or(os.Getenv("AWS_PROFILE"), "default")
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
+			defer cancel()
+			roles, res, err := ssologin.Roles(ctx, ssologin.Options{Profile: profile, SSOSession: session, Files: config.DefaultAWSFiles()})
+			if err != nil {
+				return err
+			}
+			if len(roles) == 0 {
+				return fmt.Errorf("your sign-in to %s gives no account roles", res.StartURL)
+			}
+			fmt.Print(ssologin.ProfileSections(roles, res))
+			return nil
+		},
+	}
+	profiles.Flags().StringVarP(&profile, "profile", "p", "", "a profile with the sign-in (default $AWS_PROFILE, else default)")
+	profiles.Flags().StringVar(&session, "sso-session", "", "an sso-session section")
+	profiles.MarkFlagsMutuallyExclusive("profile", "sso-session")
+	profiles.RegisterFlagCompletionFunc("profile", completeProfiles)
+	cmd.AddCommand(profiles)
 	return cmd
 }

@@ -49,6 +49,12 @@ func TestLoginCommand(t *testing.T) {
 	if _, err := os.Stat(cache); err != nil || !strings.Contains(out, cache) {
 		t.Fatalf("cache %s: %v; output:\n%s", cache, err, out)
 	}
+	s.AddRole("111122223333", "Dev")
+	t.Setenv("AWS_ENDPOINT_URL_SSO", u)
+	out, err = run(t, "sso", "profiles", "--sso-session", "corp")
+	if err != nil || !strings.Contains(out, "[profile account-111122223333-Dev]\nsso_session = corp\n") {
+		t.Fatalf("sso profiles: %v\n%s", err, out)
+	}
 	if _, err := run(t, "login", "--profile", "dev", "--sso-session", "corp"); err == nil {
 		t.Fatal("--profile with --sso-session was accepted")
 	}

@@ -4,7 +4,9 @@
 // (a URL and a code to type anywhere). It writes the token to the SDKs'
 // shared cache (~/.aws/sso/cache/<sha1>.json) in the AWS CLI's format, so
 // the SDK's ssocreds provider (and so imdsd's brokers) and the AWS CLI use
-// it. The profile and sso-session settings come from the SDK's loader.
+// it. It also lists the account roles a sign-in gives (imdsd sso
+// profiles). The profile and sso-session settings come from the SDK's
+// loader.
 package ssologin
 
 import (
@@ -33,6 +35,8 @@ import (
 // what earns a refresh token, so the SDK can renew the token without
 // another sign-in.
 var DefaultScopes = []string{"sso:account:access"}
+
+var errEither = errors.New("name either a profile or an sso-session")
 
 // ErrNoBrowser means no browser could be opened here; Login then falls back
 // to the device-code flow.
@@ -77,7 +81,7 @@ type target struct {
 // Login signs in and writes the token to the shared cache.
 func Login(ctx context.Context, o Options) (*Result, error) {
 	if (o.Profile == "") == (o.SSOSession == "") {
-		return nil, errors.New("name either a profile or an sso-session")
+		return nil, errEither
 	}
 	if o.Out == nil {
 		o.Out = io.Discard
@@ -209,18 +213,7 @@ func resolve(ctx context.Context, o Options) (target, func(), error) {
 // services section) send sign-in and refresh to the same place. It also
 // returns the base of the browser's /authorize URL: the OIDC endpoint.
 func oidcClient(ctx context.Context, o Options, t target) (*ssooidc.Client, string, error) {
-	opts := []func(*awsconfig.LoadOptions) error{
-		awsconfig.WithSharedConfigProfile(t.profile),
-		awsconfig.WithSharedConfigFiles(t.files),
-		awsconfig.WithSharedCredentialsFiles(o.Files.Credentials),
-		awsconfig.WithRegion(t.region),
-		// OIDC calls are unsigned: no credentials are resolved here.
-		awsconfig.WithCredentialsProvider(aws.AnonymousCredentials{}),
-	}
-	if o.HTTPClient != nil {
-		opts = append(opts, awsconfig.WithHTTPClient(o.HTTPClient))
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	cfg, err := loadSSOConfig(ctx, o, t)
 	if err != nil {
 		return nil, "", err
 	}
@@ -232,6 +225,24 @@ func oidcClient(ctx context.Context, o Options, t target) (*ssooidc.Client, stri
 	}
 	u := ep.URI
 	return c, u.Scheme + "://" + u.Host + u.Path, nil
+}
+
+// loadSSOConfig loads the SDK config of the sign-in's profile, for its
+// SSO and OIDC clients, in the SSO region.
+func loadSSOConfig(ctx context.Context, o Options, t target) (aws.Config, error) {
+	opts := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithSharedConfigProfile(t.profile),
+		awsconfig.WithSharedConfigFiles(t.files),
+		awsconfig.WithSharedCredentialsFiles(o.Files.Credentials),
+		awsconfig.WithRegion(t.region),
+		// OIDC and portal calls are unsigned (the portal's carry the
+		// bearer token): no credentials are resolved here.
+		awsconfig.WithCredentialsProvider(aws.AnonymousCredentials{}),
+	}
+	if o.HTTPClient != nil {
+		opts = append(opts, awsconfig.WithHTTPClient(o.HTTPClient))
+	}
+	return awsconfig.LoadDefaultConfig(ctx, opts...)
 }
 
 // token is what a grant returns, ready for the cache.

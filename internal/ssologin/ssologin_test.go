@@ -428,3 +428,59 @@ func TestLoginChainedProfile(t *testing.T) {
 	e.readCache(t, "corp", true)
 	e.sdkCredentials(t, "dev")
 }
+
+// `imdsd sso profiles`: the roles of the sign-in, from the portal, as
+// profiles to paste; an expired token is renewed first; no sign-in says
+// how to sign in.
+func TestRoles(t *testing.T) {
+	e := setup(t)
+	e.fake.AddRole("444455556666", "Admin")
+	o := e.options(t)
+	o.Profile = "dev"
+	if _, _, err := Roles(ctx(t), o); err == nil || !strings.Contains(err.Error(), "imdsd login --profile dev") {
+		t.Fatalf("roles before any sign-in: %v, want the login hint", err)
+	}
+	var waits []time.Duration
+	lo := o
+	lo.NoBrowser, lo.Wait = true, e.approveOnWait(t, &waits)
+	if _, err := Login(ctx(t), lo); err != nil {
+		t.Fatal(err)
+	}
+	// Age the token: Roles renews it through the SDK's token provider.
+	path := filepath.Join(e.home, ".aws", "sso", "cache", sha1Hex("corp")+".json")
+	data, _ := os.ReadFile(path)
+	var m map[string]any
+	must(t, json.Unmarshal(data, &m))
+	m["expiresAt"] = time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
+	data, _ = json.Marshal(m)
+	must(t, os.WriteFile(path, data, 0o600))
+	calls := e.fake.Calls("CreateToken")
+
+	so := o
+	so.Profile, so.SSOSession = "", "corp"
+	roles, res, err := Roles(ctx(t), so)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.fake.Calls("CreateToken"); got != calls+1 {
+		t.Errorf("CreateToken calls %d, want %d (one renewal)", got, calls+1)
+	}
+	if len(roles) != 2 {
+		t.Fatalf("roles %+v, want Dev and Admin", roles)
+	}
+	text := ProfileSections(roles, res)
+	for _, want := range []string{
+		"[profile account-111122223333-Dev]\nsso_session = corp\nsso_account_id = 111122223333\nsso_role_name = Dev\n",
+		"[profile account-444455556666-Admin]\nsso_session = corp\nsso_account_id = 444455556666\nsso_role_name = Admin\n",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("profiles:\n%s\nwant:\n%s", text, want)
+		}
+	}
+	// What the user reads never holds the token.
+	data, _ = os.ReadFile(path)
+	must(t, json.Unmarshal(data, &m))
+	if strings.Contains(text, m["accessToken"].(string)) {
+		t.Error("the profiles show the access token")
+	}
+}
