@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/ssocreds"
 )
 
 // AWSFiles are the shared config and credentials files in use.
@@ -114,6 +115,13 @@ type Profile struct {
 	// SourceKeyID is the access key id at the end of the source chain, if
 	// the chain ends in keys; for messages only (it is not a secret).
 	SourceKeyID string
+	// SSOCacheFile is the SSO token cache file (~/.aws/sso/cache/...) the
+	// chain's SSO link reads, "" without one: the daemon watches it so a
+	// sign-in (imdsd login, aws sso login) is picked up at once.
+	SSOCacheFile string
+	// SSOProfile is the profile of the chain with the SSO settings: the
+	// one to sign in for (imdsd login --profile).
+	SSOProfile string
 	// Fingerprint hashes every effective setting, including the source
 	// chain and the source keys, so a reload can tell an unchanged profile
 	// (keep its cached credentials) from a changed one (fetch anew).
@@ -219,6 +227,12 @@ func (p *Profile) fill(files AWSFiles, sc *awsconfig.SharedConfig) *ProfileError
 		if c.Credentials.AccessKeyID != "" {
 			p.SourceKeyID = c.Credentials.AccessKeyID
 		}
+		if key := ssoCacheKey(c); key != "" {
+			// The SDK's own path, so it is the file the SDK will read.
+			if path, err := ssocreds.StandardCachedTokenFilepath(key); err == nil {
+				p.SSOCacheFile, p.SSOProfile = path, c.Profile
+			}
+		}
 		if c.RoleARN != "" {
 			if err := checkRoleARN(c.RoleARN); err != nil {
 				return locate(files, c.Profile, "role_arn", err.Error())
@@ -271,6 +285,18 @@ func hasRoleSource(c *awsconfig.SharedConfig) bool {
 
 func hasSSO(c *awsconfig.SharedConfig) bool {
 	return c.SSOSessionName != "" || c.SSOStartURL != "" || c.SSORoleName != "" || c.SSOAccountID != ""
+}
+
+// ssoCacheKey is what the SDK hashes to name a profile's SSO token cache
+// file: the sso-session name, or a legacy profile's start URL.
+func ssoCacheKey(c *awsconfig.SharedConfig) string {
+	switch {
+	case c.SSOSession != nil:
+		return c.SSOSession.Name
+	case c.SSOStartURL != "" && c.SSOSessionName == "":
+		return c.SSOStartURL
+	}
+	return ""
 }
 
 func checkRoleARN(s string) error {

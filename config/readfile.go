@@ -1,12 +1,14 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // Size caps for the files imdsd reads. Real files are far smaller; the caps
@@ -21,6 +23,9 @@ const (
 	// MaxTokenFileSize caps the ECS token file: 4 KiB; it holds one header
 	// value.
 	MaxTokenFileSize = 4 << 10
+	// MaxSSOTokenFileSize caps an SSO token cache file: 64 KiB; the AWS
+	// CLI's are under 4 KiB.
+	MaxSSOTokenFileSize = 64 << 10
 )
 
 // fileSpec says what a file is, for the checks and for messages that tell
@@ -39,6 +44,7 @@ var (
 	configFileSpec = &fileSpec{what: "imdsd config file", family: "config files", max: MaxConfigFileSize, pointAt: "point --config at"}
 	awsConfigSpec  = &fileSpec{what: "AWS config file", family: "AWS files", max: MaxAWSFileSize, pointAt: "point AWS_CONFIG_FILE at"}
 	awsCredsSpec   = &fileSpec{what: "AWS credentials file", family: "AWS files", max: MaxAWSFileSize, pointAt: "point AWS_SHARED_CREDENTIALS_FILE at"}
+	ssoTokenSpec   = &fileSpec{what: "SSO token cache file", family: "SSO token cache files", max: MaxSSOTokenFileSize, pointAt: "remove it and run imdsd login, which writes"}
 )
 
 // fileError is a file refused or unreadable; the message names the file,
@@ -304,6 +310,42 @@ func CheckAWSFiles(f AWSFiles) error {
 		}
 		return err
 	})
+}
+
+// CheckSSOTokenFile checks an SSO token cache file as CheckAWSFiles checks
+// the AWS files, before the SDK reads (and on refresh rewrites) it with
+// plain opens: a FIFO there would hang the broker. A missing file is fine:
+// the SDK then reports that nobody signed in.
+func CheckSSOTokenFile(path string) error {
+	err := checkFile(path, ssoTokenSpec)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// SSOTokenInfo reads when an SSO token cache file's token ends and whether
+// it holds what the SDK needs to renew it (a refresh token and the client
+// registration), for status. The tokens themselves are not returned.
+func SSOTokenInfo(path string) (expires time.Time, renews bool, err error) {
+	data, err := readChecked(path, ssoTokenSpec)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	var t struct {
+		ExpiresAt    string `json:"expiresAt"`
+		RefreshToken string `json:"refreshToken"`
+		ClientID     string `json:"clientId"`
+		ClientSecret string `json:"clientSecret"`
+	}
+	if err := json.Unmarshal(data, &t); err != nil {
+		return time.Time{}, false, fmt.Errorf("%s: not an SSO token cache file: %w", path, err)
+	}
+	expires, err = time.Parse(time.RFC3339, t.ExpiresAt)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("%s: expiresAt: %w", path, err)
+	}
+	return expires, t.RefreshToken != "" && t.ClientID != "" && t.ClientSecret != "", nil
 }
 
 // forEachAWSFile calls fn for each file in order (config files first), with

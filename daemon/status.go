@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/imdsd/imdsd/config"
 	"github.com/imdsd/imdsd/imds"
 	"github.com/imdsd/imdsd/internal/audit"
 	"github.com/imdsd/imdsd/internal/control"
@@ -33,6 +34,12 @@ func (d *Daemon) Status() control.Status {
 		ps := control.ProfileStatus{Name: n, ServedAt: servedAt(g, n)}
 		if p := g.profiles[n]; p != nil {
 			ps.Kind, ps.RoleARN = p.Kind.String(), p.RoleARN
+			if p.SSOCacheFile != "" {
+				ps.SSOProfile = p.SSOProfile
+				// A missing or unreadable token reads as no sign-in;
+				// the profile's last error says why it fails.
+				ps.SSOExpires, ps.SSORenews, _ = config.SSOTokenInfo(p.SSOCacheFile)
+			}
 		}
 		if b := g.brokers[n]; b != nil {
 			bs := b.State()

@@ -16,7 +16,7 @@ const module = "github.com/imdsd/imdsd/"
 // and config import none of imdsd's packages; the control client the CLI
 // uses never pulls in the daemon.
 var layers = map[string][]string{
-	"cmd/imdsd":          {"config", "daemon", "internal/clientenv", "internal/control", "internal/relay", "internal/service"},
+	"cmd/imdsd":          {"config", "daemon", "internal/clientenv", "internal/control", "internal/relay", "internal/service", "internal/ssologin"},
 	"daemon":             {"config", "imds", "internal/audit", "internal/broker", "internal/control", "internal/hostnet", "internal/iamops"},
 	"imds":               {},
 	"config":             {},
@@ -28,6 +28,7 @@ var layers = map[string][]string{
 	"internal/relay":     {"config", "imds"},
 	"internal/clientenv": {"config"},
 	"internal/iamops":    {},
+	"internal/ssologin":  {"config"},
 }
 
 // stsUser is the one package of the program that may call STS, iamUser

@@ -43,7 +43,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(
 		newServe(),
 		newStatus(), newUse(), newMFA(), newLock(), newUnlock(), newRevoke(), newCreds(), newSessions(), newReload(), newRefresh(),
-		newProfiles(), newExec(), newEnv(), newRelay(),
+		newProfiles(), newExec(), newEnv(), newRelay(), newLogin(), newSSO(),
 		newServiceCmd(),
 		newVersion(),
 	)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"runtime"
 	"strings"
@@ -13,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/credentials/ssocreds"
+	ssotypes "github.com/aws/aws-sdk-go-v2/service/sso/types"
+	oidctypes "github.com/aws/aws-sdk-go-v2/service/ssooidc/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/imdsd/imdsd/imds"
@@ -245,6 +249,23 @@ func TestExplainNamesTheFix(t *testing.T) {
 			[]string{"profile dev", "expired or wrong", "base", "AKIAFAKE"}},
 		{&upstreamError{Profile: "dev", Op: "AssumeRole", Source: "base", Err: &smithy.GenericAPIError{Code: "InvalidClientTokenId"}},
 			[]string{"expired or wrong", "base"}},
+		// SSO: each way of being signed out says to sign in, for the
+		// profile that holds the SSO settings.
+		{&upstreamError{Profile: "app", Op: "AssumeRole", SSOProfile: "sso", Err: &ssocreds.InvalidTokenError{}},
+			[]string{"profile app", "not signed in", "imdsd login --profile sso"}},
+		{&upstreamError{Profile: "sso", Op: "credentials", SSOProfile: "sso", Err: fmt.Errorf("failed to read cached SSO token file, %w", fs.ErrNotExist)},
+			[]string{"imdsd login --profile sso"}},
+		{&upstreamError{Profile: "sso", Op: "credentials", SSOProfile: "sso", Err: fmt.Errorf("refresh cached SSO token failed, %w", errors.New("cached SSO token is expired, or not present, and cannot be refreshed"))},
+			[]string{"imdsd login --profile sso"}},
+		{&upstreamError{Profile: "sso", Op: "credentials", SSOProfile: "sso", Err: &oidctypes.InvalidGrantException{}},
+			[]string{"imdsd login --profile sso"}},
+		{&upstreamError{Profile: "sso", Op: "credentials", SSOProfile: "sso", Err: &ssotypes.UnauthorizedException{}},
+			[]string{"imdsd login --profile sso"}},
+		{&upstreamError{Profile: "sso", Op: "credentials", SSOProfile: "sso", Err: &smithy.GenericAPIError{Code: "ForbiddenException", Message: "No access"}},
+			[]string{"no access", "sso_role_name", "No access"}},
+		// An STS failure after an SSO link keeps its STS sentence.
+		{&upstreamError{Profile: "app", Op: "AssumeRole", RoleARN: "arn:aws:iam::111122223333:role/app", Source: "sso", SSOProfile: "sso", Err: &smithy.GenericAPIError{Code: "AccessDenied"}},
+			[]string{"trust policy"}},
 	} {
 		got := Explain(tc.err)
 		for _, w := range tc.want {

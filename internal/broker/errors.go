@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/credentials/ssocreds"
+	ssotypes "github.com/aws/aws-sdk-go-v2/service/sso/types"
+	oidctypes "github.com/aws/aws-sdk-go-v2/service/ssooidc/types"
 	"github.com/aws/smithy-go"
 )
 
@@ -25,7 +29,9 @@ type upstreamError struct {
 	RoleARN  string
 	Source   string // profile holding the source credentials
 	SourceID string // access key id of the source, if known
-	Err      error
+	// SSOProfile is the chain's profile with SSO settings, "" without one.
+	SSOProfile string
+	Err        error
 }
 
 func (e *upstreamError) Error() string { return Explain(e) }
@@ -37,6 +43,9 @@ func Explain(err error) string {
 	var ue *upstreamError
 	if !errors.As(err, &ue) {
 		return err.Error()
+	}
+	if msg, ok := explainSSO(ue); ok {
+		return msg
 	}
 	var api smithy.APIError
 	var nerr net.Error
@@ -70,6 +79,34 @@ func Explain(err error) string {
 		return fmt.Sprintf("profile %s: could not reach STS%s for %s: %s; check the network, proxy and endpoint_url/AWS_ENDPOINT_URL_STS", ue.Profile, endpointOf(ue.Err), ue.Op, rootCause(ue.Err))
 	}
 	return fmt.Sprintf("profile %s: %s failed: %v", ue.Profile, ue.Op, ue.Err)
+}
+
+// explainSSO says what an IAM Identity Center failure asks of the user:
+// mostly to sign in (again). Only the SSO clients' own error types count,
+// so an STS failure further down a chain keeps its STS sentence.
+func explainSSO(ue *upstreamError) (string, bool) {
+	if ue.SSOProfile == "" {
+		return "", false
+	}
+	var (
+		invalid *ssocreds.InvalidTokenError
+		unauth  *ssotypes.UnauthorizedException
+		grant   *oidctypes.InvalidGrantException
+		expired *oidctypes.ExpiredTokenException
+		client  *oidctypes.InvalidClientException
+		api     smithy.APIError
+	)
+	err := ue.Err
+	switch {
+	case errors.As(err, &invalid), errors.Is(err, fs.ErrNotExist), errors.As(err, &unauth),
+		errors.As(err, &grant), errors.As(err, &expired), errors.As(err, &client),
+		// The SDK's plain error for an expired token it cannot refresh.
+		strings.Contains(err.Error(), "cached SSO token is expired"):
+		return fmt.Sprintf("profile %s: not signed in to IAM Identity Center, or the sign-in expired: run `imdsd login --profile %s`", ue.Profile, ue.SSOProfile), true
+	case errors.As(err, &api) && api.ErrorCode() == "ForbiddenException":
+		return fmt.Sprintf("profile %s: IAM Identity Center gives you no access to the role of profile %s: check its sso_account_id and sso_role_name against your assignments [%s: %s]", ue.Profile, ue.SSOProfile, api.ErrorCode(), api.ErrorMessage()), true
+	}
+	return "", false
 }
 
 func endpointOf(err error) string {

@@ -219,7 +219,7 @@ func (u *upstream) applyRole(d *time.Duration, policy **string, arns *[]ststypes
 }
 
 func (u *upstream) errorFor(op string, err error) *upstreamError {
-	ue := &upstreamError{Profile: u.p.Name, Op: op, RoleARN: u.p.RoleARN, SourceID: u.p.SourceKeyID, Err: err}
+	ue := &upstreamError{Profile: u.p.Name, Op: op, RoleARN: u.p.RoleARN, SourceID: u.p.SourceKeyID, SSOProfile: u.p.SSOProfile, Err: err}
 	if n := len(u.p.SourceChain); n > 0 {
 		ue.Source = u.p.SourceChain[n-1]
 	}
@@ -232,6 +232,14 @@ func (u *upstream) fetch(ctx context.Context) (c imds.Credentials, err error) {
 		return imds.Credentials{}, err
 	}
 	defer func() { err = u.note(ctx, err) }()
+	if f := u.p.SSOCacheFile; f != "" {
+		// The SDK reads the token with a plain open: check it first. (A
+		// FIFO made between the check and the SDK's open still blocks;
+		// the directory is the user's own, so only they can do that.)
+		if err := config.CheckSSOTokenFile(f); err != nil {
+			return imds.Credentials{}, &config.ProfileError{Profile: u.p.Name, Msg: err.Error()}
+		}
+	}
 	cfg, src := u.configs()
 	if src != nil {
 		return u.fetchMFA(ctx, cfg)

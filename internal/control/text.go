@@ -53,6 +53,9 @@ func (s Status) WriteText(w io.Writer, now time.Time) {
 		case p.LastError != "":
 			fmt.Fprintf(w, "\n%s: last error: %s\n", p.Name, p.LastError)
 		}
+		if line := ssoLine(p, now); line != "" {
+			fmt.Fprintf(w, "\n%s: %s\n", p.Name, line)
+		}
 		if !p.MFAExpires.IsZero() {
 			left := p.MFAExpires.Sub(now)
 			if left < mfaWarnBefore {
@@ -75,6 +78,36 @@ func (s Status) WriteText(w io.Writer, now time.Time) {
 	if s.AuditDropped > 0 {
 		fmt.Fprintf(w, "\naudit: %d vends not recorded (queue full)\n", s.AuditDropped)
 	}
+}
+
+// ssoLine says how long the SSO sign-in behind a profile lasts, and when
+// to sign in again; "" when there is nothing to add to the last error.
+func ssoLine(p ProfileStatus, now time.Time) string {
+	login := fmt.Sprintf("run `imdsd login --profile %s`", p.SSOProfile)
+	left := p.SSOExpires.Sub(now)
+	switch {
+	case p.SSOProfile == "":
+		return ""
+	case p.SSOExpires.IsZero():
+		if p.LastError != "" {
+			return "" // the error already says to sign in
+		}
+		return "not signed in to IAM Identity Center: " + login
+	case p.SSORenews:
+		return fmt.Sprintf("SSO token renews itself until the SSO session ends (this one: %s)", signedLeft(left))
+	case left <= 0:
+		return "WARNING: the SSO sign-in expired: " + login
+	case left < mfaWarnBefore:
+		return fmt.Sprintf("WARNING: the SSO sign-in ends in %s and cannot renew itself: %s", left.Round(time.Second), login)
+	}
+	return fmt.Sprintf("SSO sign-in ends in %s", left.Round(time.Minute))
+}
+
+func signedLeft(d time.Duration) string {
+	if d <= 0 {
+		return "expired, renewed at the next fetch"
+	}
+	return d.Round(time.Minute).String() + " left"
 }
 
 func ago(now, t time.Time) string {

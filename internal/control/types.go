@@ -42,6 +42,13 @@ type ProfileStatus struct {
 	NeedsMFA    bool      `json:"needs_mfa,omitempty"`
 	MFAExpires  time.Time `json:"mfa_expires,omitzero"`
 	Requests    int64     `json:"requests"`
+	// SSOProfile is the profile to sign in for (imdsd login --profile)
+	// when credentials come from IAM Identity Center; "" otherwise.
+	SSOProfile string `json:"sso_profile,omitempty"`
+	// SSOExpires is when the cached SSO token ends (zero: no sign-in);
+	// SSORenews says the SDK can renew it without a new sign-in.
+	SSOExpires time.Time `json:"sso_expires,omitzero"`
+	SSORenews  bool      `json:"sso_renews,omitempty"`
 }
 
 // ListenerStatus is one bound address and its client policy.
