@@ -13,7 +13,9 @@ import (
 
 // A client on a docker bridge network is accepted once the bridge exists
 // (discovered while running), and refused with docker = false; a client
-// from anywhere else is refused. Needs root to create bridges.
+// from anywhere else is refused. Needs root to create bridges. Serial: the
+// bridges it makes would be changes TestBridgeWatchIsEventDriven must not
+// see while it watches an idle machine.
 func TestDockerBridgeClientsAccepted(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to create test bridges")
@@ -63,7 +65,7 @@ func TestDockerBridgeClientsAccepted(t *testing.T) {
 	run("addr", "add", bridgeIP+"/24", "dev", ifname)
 	run("link", "set", ifname, "up")
 
-	waitFor(t, 5*time.Second, func() bool { return get(bridgeIP, otherIP) == 200 }, "a client on a new docker bridge was not accepted within 5s")
+	waitFor(t, patience, func() bool { return get(bridgeIP, otherIP) == 200 }, "a client on a new docker bridge was not accepted")
 	if code := get(otherIP, bridgeIP); code != http.StatusForbidden {
 		t.Fatalf("a client from a non-docker network got %d, want 403", code)
 	}
@@ -76,10 +78,13 @@ func TestDockerBridgeClientsAccepted(t *testing.T) {
 
 // Docker networks are followed from the kernel's interface events: an idle
 // machine causes no scans at all (the daemon used to poll every 2 s), and
-// a new bridge is picked up at once. The second half needs root.
+// a new bridge is picked up at once. The second half needs root. No other
+// test running beside it changes interfaces (TestDockerBridgeClientsAccepted
+// is serial), so it can run in parallel: its watching costs no wall time.
 func TestBridgeWatchIsEventDriven(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, envOptions{})
-	waitFor(t, 2*time.Second, func() bool { return e.d.bridgeScans.Load() >= 1 }, "no initial scan of docker networks")
+	waitFor(t, patience, func() bool { return e.d.bridgeScans.Load() >= 1 }, "no initial scan of docker networks")
 	time.Sleep(100 * time.Millisecond)
 	n := e.d.bridgeScans.Load()
 	time.Sleep(2500 * time.Millisecond)
@@ -101,7 +106,7 @@ func TestBridgeWatchIsEventDriven(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command("ip", "link", "del", ifname).Run() })
 	t0 := time.Now()
-	waitFor(t, 2*time.Second, func() bool {
+	waitFor(t, patience, func() bool {
 		e.d.mu.Lock()
 		defer e.d.mu.Unlock()
 		for _, p := range e.d.bridges {
@@ -110,6 +115,6 @@ func TestBridgeWatchIsEventDriven(t *testing.T) {
 			}
 		}
 		return false
-	}, "a new docker bridge was not seen within 2 s")
+	}, "a new docker bridge was not seen")
 	t.Logf("new bridge seen after %v", time.Since(t0).Round(time.Millisecond))
 }
