@@ -178,15 +178,11 @@ const patience = 30 * time.Second
 // The SDK takes the endpoint from the profile it loads, which for a role
 // is the role's profile, not its source_profile.
 func fakeSTSServices(text, stsURL string) string {
-	var out strings.Builder
-	lines := strings.Split(text, "\n")
+	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	var out []string
 	for i, line := range lines {
-		out.WriteString(line)
-		if i < len(lines)-1 {
-			out.WriteString("\n")
-		}
-		h := strings.TrimSpace(line)
-		if h != "[default]" && !strings.HasPrefix(h, "[profile ") {
+		out = append(out, line)
+		if h := strings.TrimSpace(line); h != "[default]" && !strings.HasPrefix(h, "[profile ") {
 			continue
 		}
 		named := false
@@ -200,10 +196,11 @@ func fakeSTSServices(text, stsURL string) string {
 			}
 		}
 		if !named {
-			out.WriteString("services = fakests\n")
+			out = append(out, "services = fakests")
 		}
 	}
-	return strings.TrimRight(out.String(), "\n") + "\n\n[services fakests]\nsts =\n  endpoint_url = " + stsURL + "\n"
+	out = append(out, "", "[services fakests]", "sts =", "  endpoint_url = "+stsURL)
+	return strings.Join(out, "\n") + "\n"
 }
 
 // awsText is an AWS config as this test's daemon reads it: pointed at
