@@ -70,6 +70,11 @@ func TestRunEndsEveryGoroutine(t *testing.T) {
 	opts := append([]goleak.Option{goleak.IgnoreCurrent()}, leakIgnores...)
 	e := startEnv(t, envOptions{watch: true, ecsTOML: `profiles = ["ops"]`})
 	ctx := context.Background()
+	settled := func() {
+		for _, b := range e.d.gen.Load().brokers {
+			<-b.Started()
+		}
+	}
 	if _, err := e.ec2Creds(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -81,15 +86,14 @@ func TestRunEndsEveryGoroutine(t *testing.T) {
 	}
 	e.writeAWSConfig(strings.Replace(baseAWSConfig, "region = eu-west-2", "region = eu-west-3", 1))
 	must(t, e.d.Reload(ctx))
+	settled()
 	if _, err := e.client().Lock(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.client().Unlock(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, b := range e.d.gen.Load().brokers {
-		<-b.Started()
-	}
+	settled()
 	if _, err := e.client().Creds(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
