@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # plain HTTP/1.1 and STS answers over HTTP/1.1. docs/benchmarks.md, "Idle RSS".
 TAGS ?= nethttpomithttp2
 
-.PHONY: build install test race bench fuzz cross demo lint package image e2e-service e2e-docker
+.PHONY: build install test soak race bench fuzz cross demo lint package image e2e-service e2e-docker
 
 build:
 	CGO_ENABLED=0 $(GO) build -tags '$(TAGS)' -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/imdsd
@@ -20,6 +20,12 @@ install:
 # Unit and loopback integration tests; runnable by any user, no root, no docker.
 test:
 	$(GO) test -race -count=1 ./...
+
+# Soak and load tests (opt-in): IMDSD_SOAK=1 the short run (~1 min),
+# IMDSD_SOAK=30m the long one.
+IMDSD_SOAK ?= 1
+soak:
+	IMDSD_SOAK=$(IMDSD_SOAK) $(GO) test -race -count=1 -timeout 60m -run 'Soak|UnderLoad' ./daemon/
 
 demo:
 	$(GO) run ./cmd/imdsd serve --demo

@@ -10,6 +10,7 @@ import (
 )
 
 func TestControlSocketRefusesOtherUsers(t *testing.T) {
+	t.Parallel()
 	// The system python: another user cannot run a per-user install.
 	py := "/usr/bin/python3"
 	if _, err := os.Stat(py); err != nil || os.Geteuid() != 0 {

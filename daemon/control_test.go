@@ -19,6 +19,7 @@ import (
 )
 
 func TestStatusShowsWhatIsServedWithoutSecrets(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, envOptions{ecsTOML: `profiles = ["ops"]`})
 	ctx := context.Background()
 	c, err := e.ec2Creds(ctx)
@@ -53,6 +54,7 @@ func TestStatusShowsWhatIsServedWithoutSecrets(t *testing.T) {
 }
 
 func TestControlUnreachableSaysHowToStart(t *testing.T) {
+	t.Parallel()
 	_, err := control.NewClient(t.TempDir() + "/none.sock").Status(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "imdsd serve") {
 		t.Fatalf("got %v", err)
@@ -60,6 +62,7 @@ func TestControlUnreachableSaysHowToStart(t *testing.T) {
 }
 
 func TestLockDropsEverythingUntilUnlock(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, envOptions{ecsTOML: `profiles = ["ops"]`})
 	ctx := context.Background()
 	c1, err := e.ec2Creds(ctx)
@@ -90,7 +93,7 @@ func TestLockDropsEverythingUntilUnlock(t *testing.T) {
 	}
 	// A reload while locked must not bring credentials back.
 	must(t, e.d.Reload(context.Background()))
-	if _, err := e.ec2Creds(ctx); err == nil {
+	if _, err := e.ec2CredsOnce(ctx); err == nil {
 		t.Fatal("credentials served after a reload while locked")
 	}
 	if st, _ := e.client().Status(ctx); !st.Locked {
@@ -109,6 +112,7 @@ func TestLockDropsEverythingUntilUnlock(t *testing.T) {
 }
 
 func TestUseSwitchesAndPersists(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, envOptions{})
 	ctx := context.Background()
 	if _, err := e.client().Use(ctx, "nope"); err == nil || !strings.Contains(err.Error(), "not found") {
@@ -143,6 +147,7 @@ func TestUseSwitchesAndPersists(t *testing.T) {
 }
 
 func TestCredsCommandOutputSigns(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, envOptions{})
 	ctx := context.Background()
 	out, err := e.client().Creds(ctx, "")
@@ -163,6 +168,7 @@ func TestCredsCommandOutputSigns(t *testing.T) {
 }
 
 func TestAuditNamesTheClientProcess(t *testing.T) {
+	t.Parallel()
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		t.Skip("python3 not installed")
@@ -186,7 +192,7 @@ time.sleep(1)`
 	}
 	pid := cmd.Process.Pid
 	var found *audit.Consumer
-	waitFor(t, 3*time.Second, func() bool {
+	waitFor(t, patience, func() bool {
 		cs, err := e.client().Sessions(context.Background())
 		if err != nil {
 			return false
@@ -211,6 +217,7 @@ time.sleep(1)`
 const mfaSerial = "arn:aws:iam::" + account + ":mfa/alice"
 
 func TestMFAFlow(t *testing.T) {
+	t.Parallel()
 	mfaRole := "arn:aws:iam::" + account + ":role/admin"
 	e := startEnv(t, envOptions{
 		awsConfig: "\n[profile admin]\nrole_arn = " + mfaRole + "\nsource_profile = base\nmfa_serial = " + mfaSerial + "\n",
@@ -250,7 +257,7 @@ func TestMFAFlow(t *testing.T) {
 	// Refreshes reuse the MFA session: no new code, no new GetSessionToken.
 	gst := e.sts.CallCount("GetSessionToken")
 	e.d.Refresh()
-	waitFor(t, 3*time.Second, func() bool {
+	waitFor(t, patience, func() bool {
 		c2, err := e.ecsCreds(ctx, "/role/admin")
 		return err == nil && c2.AccessKeyID != c.AccessKeyID
 	}, "no refresh with the MFA session")
@@ -263,6 +270,7 @@ func TestMFAFlow(t *testing.T) {
 }
 
 func TestMFAProcessAndSessionPolicies(t *testing.T) {
+	t.Parallel()
 	mfaRole := "arn:aws:iam::" + account + ":role/admin"
 	e := startEnv(t, envOptions{
 		awsConfig: "\n[profile admin]\nrole_arn = " + mfaRole + "\nsource_profile = base\nmfa_serial = " + mfaSerial + "\n",
@@ -277,7 +285,7 @@ duration = "30m"`,
 	e.sts.SetMFA(mfaSerial, "123456")
 	e.d.Refresh()
 	var c aws.Credentials
-	waitFor(t, 3*time.Second, func() bool {
+	waitFor(t, patience, func() bool {
 		var err error
 		c, err = e.ecsCreds(context.Background(), "/role/admin")
 		return err == nil

@@ -50,6 +50,7 @@ type testEnv struct {
 	cancel   context.CancelFunc
 	done     chan error
 	logs     *syncBuffer
+	hc       *http.Client // the test's clients of this daemon
 	imdsURL  string
 	ecsURL   string
 	token    string
@@ -62,10 +63,10 @@ type envOptions struct {
 	demo      bool
 	watch     bool
 	tune      func(*Options)
-	// stsByProfile: no AWS_ENDPOINT_URL_STS; the AWS config must point at
-	// the fake STS itself (awsConfigFn gets its URL).
-	stsByProfile bool
-	awsConfigFn  func(stsURL string) string
+	// awsConfigFn adds AWS config text that needs the fake STS's URL.
+	awsConfigFn func(stsURL string) string
+	// wrap runs after New and before Run, to reach into the daemon.
+	wrap func(*Daemon)
 }
 
 const baseAWSConfig = `[profile base]
@@ -90,6 +91,11 @@ func newFakeSTS(t *testing.T) *fakests.Server {
 	t.Helper()
 	s := fakests.New()
 	s.SetLogf(func(string, ...any) {})
+	// Whole-second expiries, as real STS issues them: a document shows
+	// its expiry to the second, so a served document then names exactly
+	// the issued expiry, and the broker's MinRemaining is all the margin
+	// a client has in transit (not MinRemaining less up to a second).
+	s.SetClock(func() time.Time { return time.Now().Truncate(time.Second) })
 	s.AddUser(baseKeyID, baseKey, userARN)
 	for _, r := range []string{devRole, opsRole, qaRole} {
 		s.AddRole(r, fakests.RoleOptions{TrustedPrincipals: []string{userARN}})
@@ -103,27 +109,17 @@ func newFakeSTS(t *testing.T) *fakests.Server {
 
 func startEnv(t *testing.T, o envOptions) *testEnv {
 	t.Helper()
-	e := &testEnv{t: t, dir: t.TempDir(), logs: &syncBuffer{}}
+	e := &testEnv{t: t, dir: t.TempDir(), logs: &syncBuffer{}, hc: newClientHTTP()}
 	e.sts = newFakeSTS(t)
-	// STS endpoint through the SDK's own setting, as a user would.
-	t.Setenv("AWS_ENDPOINT_URL_STS", e.sts.URL())
-	if o.stsByProfile {
-		os.Unsetenv("AWS_ENDPOINT_URL_STS")
-		os.Unsetenv("AWS_ENDPOINT_URL")
-	}
 	if o.awsConfigFn != nil {
 		o.awsConfig += o.awsConfigFn(e.sts.URL())
-	}
-	for _, k := range []string{"AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION"} {
-		t.Setenv(k, "")
-		os.Unsetenv(k)
 	}
 	e.awsCfg = filepath.Join(e.dir, "aws", "config")
 	e.awsCreds = filepath.Join(e.dir, "aws", "credentials")
 	e.cfgPath = filepath.Join(e.dir, "imdsd", "config.toml")
 	must(t, os.MkdirAll(filepath.Dir(e.awsCfg), 0o700))
 	must(t, os.MkdirAll(filepath.Dir(e.cfgPath), 0o700))
-	must(t, os.WriteFile(e.awsCfg, []byte(baseAWSConfig+o.awsConfig), 0o600))
+	must(t, os.WriteFile(e.awsCfg, []byte(e.awsText(baseAWSConfig+o.awsConfig)), 0o600))
 	must(t, os.WriteFile(e.awsCreds, []byte(baseAWSCreds), 0o600))
 	e.writeConfig(o.imdsdTOML, o.ecsTOML)
 
@@ -145,6 +141,9 @@ func startEnv(t *testing.T, o envOptions) *testEnv {
 		t.Fatalf("New: %v", err)
 	}
 	e.d = d
+	if o.wrap != nil {
+		o.wrap(d)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel, e.done = cancel, make(chan error, 1)
 	go func() { e.done <- d.Run(ctx) }()
@@ -152,8 +151,8 @@ func startEnv(t *testing.T, o envOptions) *testEnv {
 	case <-d.Ready():
 	case err := <-e.done:
 		t.Fatalf("Run: %v\n%s", err, e.logs)
-	case <-time.After(5 * time.Second):
-		t.Fatal("daemon not ready in 5s")
+	case <-time.After(patience):
+		t.Fatalf("daemon not ready in %v", patience)
 	}
 	t.Cleanup(e.stop)
 	addrs := d.Addrs()
@@ -165,6 +164,53 @@ func startEnv(t *testing.T, o envOptions) *testEnv {
 	}
 	e.token = d.ECSToken()
 	return e
+}
+
+// patience bounds every wait for something the daemon is expected to do:
+// only a failure ever waits this long, so it is generous enough for a
+// 2-core machine under -race and other load, and decides nothing else.
+const patience = 30 * time.Second
+
+// fakeSTSServices points every profile in an AWS config at the fake STS
+// with the SDK's own setting, as a user would: a services section, named
+// by each profile that names none itself. (Not AWS_ENDPOINT_URL_STS: a
+// process-wide variable would keep the tests from running in parallel.)
+// The SDK takes the endpoint from the profile it loads, which for a role
+// is the role's profile, not its source_profile.
+func fakeSTSServices(text, stsURL string) string {
+	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	var out []string
+	for i, line := range lines {
+		out = append(out, line)
+		if h := strings.TrimSpace(line); h != "[default]" && !strings.HasPrefix(h, "[profile ") {
+			continue
+		}
+		named := false
+		for _, l := range lines[i+1:] {
+			l = strings.TrimSpace(l)
+			if strings.HasPrefix(l, "[") {
+				break
+			}
+			if k, _, ok := strings.Cut(l, "="); ok && strings.TrimSpace(k) == "services" {
+				named = true
+			}
+		}
+		if !named {
+			out = append(out, "services = fakests")
+		}
+	}
+	out = append(out, "", "[services fakests]", "sts =", "  endpoint_url = "+stsURL)
+	return strings.Join(out, "\n") + "\n"
+}
+
+// awsText is an AWS config as this test's daemon reads it: pointed at
+// this test's fake STS.
+func (e *testEnv) awsText(text string) string { return fakeSTSServices(text, e.sts.URL()) }
+
+// writeAWSConfig replaces the AWS config by rename, as editors do.
+func (e *testEnv) writeAWSConfig(text string) {
+	e.t.Helper()
+	writeAtomic(e.t, e.awsCfg, e.awsText(text))
 }
 
 func (e *testEnv) writeConfig(top, ecs string) {
@@ -192,11 +238,14 @@ func (e *testEnv) stop() {
 	if e.cancel == nil {
 		return
 	}
+	// A connection the clients opened and never used counts as a request
+	// about to arrive: the daemon's shutdown would give it its 5 s grace.
+	e.hc.CloseIdleConnections()
 	e.cancel()
 	select {
 	case <-e.done:
-	case <-time.After(10 * time.Second):
-		e.t.Error("daemon did not stop in 10s")
+	case <-time.After(patience):
+		e.t.Errorf("daemon did not stop in %v", patience)
 	}
 	e.cancel = nil
 }
@@ -218,19 +267,31 @@ var loopbackOnlyHTTP = awshttp.NewBuildableClient().WithTransportOptions(func(tr
 	}
 })
 
-// sdkHTTP is shared by the SDK clients the tests build (a fresh provider
-// per resolution, as a fresh process would), so connections are reused
-// rather than leaked. A plain http.Client: given a BuildableClient the
-// IMDS client imposes a 250 ms dial timeout, which a 2-core machine under
-// -race (and other suites) misses now and then; that would test the
-// machine, not imdsd.
-var sdkHTTP = &http.Client{Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256}, Timeout: 10 * time.Second}
+// newClientHTTP is the HTTP client of one test's clients: shared by the SDK
+// providers it builds (a fresh provider per resolution, as a fresh process
+// would), so connections are reused rather than leaked, and its own, so
+// that a test's connections go with its daemon. A plain http.Client:
+// given a BuildableClient the IMDS client imposes a 250 ms dial timeout,
+// which a 2-core machine under -race (and other suites) misses now and
+// then; that would test the machine, not imdsd.
+func newClientHTTP() *http.Client {
+	return &http.Client{Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256}, Timeout: patience}
+}
 
 // ec2Creds resolves credentials the way the Go SDK does on EC2: token PUT,
 // listing, document.
 func (e *testEnv) ec2Creds(ctx context.Context) (aws.Credentials, error) {
 	p := ec2rolecreds.New(func(o *ec2rolecreds.Options) {
-		o.Client = imds.New(imds.Options{Endpoint: e.imdsURL, HTTPClient: sdkHTTP})
+		o.Client = imds.New(imds.Options{Endpoint: e.imdsURL, HTTPClient: e.hc})
+	})
+	return p.Retrieve(ctx)
+}
+
+// ec2CredsOnce is ec2Creds for a resolution expected to fail: without the
+// IMDS client's retries, which back off for seconds on a 5xx.
+func (e *testEnv) ec2CredsOnce(ctx context.Context) (aws.Credentials, error) {
+	p := ec2rolecreds.New(func(o *ec2rolecreds.Options) {
+		o.Client = imds.New(imds.Options{Endpoint: e.imdsURL, HTTPClient: e.hc, Retryer: aws.NopRetryer{}})
 	})
 	return p.Retrieve(ctx)
 }
@@ -239,7 +300,7 @@ func (e *testEnv) ec2Creds(ctx context.Context) (aws.Credentials, error) {
 func (e *testEnv) ecsCreds(ctx context.Context, path string) (aws.Credentials, error) {
 	p := endpointcreds.New(e.ecsURL+path, func(o *endpointcreds.Options) {
 		o.AuthorizationToken = e.token
-		o.HTTPClient = sdkHTTP
+		o.HTTPClient = e.hc
 	})
 	return p.Retrieve(ctx)
 }
@@ -265,7 +326,7 @@ func (e *testEnv) get(url string, hdr map[string]string) (int, string) {
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.hc.Do(req)
 	if err != nil {
 		e.t.Fatalf("GET %s: %v", url, err)
 	}
@@ -278,7 +339,7 @@ func (e *testEnv) imdsToken() string {
 	e.t.Helper()
 	req, _ := http.NewRequest(http.MethodPut, e.imdsURL+"/latest/api/token", nil)
 	req.Header.Set("X-aws-ec2-metadata-token-ttl-seconds", "21600")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.hc.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}

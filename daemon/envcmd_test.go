@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
@@ -46,6 +45,7 @@ func applyExports(t *testing.T, out string) {
 	}
 }
 
+// Serial: `imdsd env` output is applied with t.Setenv.
 func TestEnvPointsTheSDKAtTheDaemon(t *testing.T) {
 	imdsAddr, ecsAddr := freePort(t), freePort(t)
 	e := startEnv(t, envOptions{ecsTOML: `profiles = ["ops"]`})
@@ -98,6 +98,7 @@ listen = ["`+ecsAddr+`"]`, 1))
 }
 
 func TestEnvDockerFlags(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	tok := dir + "/tok"
 	must(t, os.WriteFile(tok, []byte("TOKEN-FAKE-123"), 0o600))
@@ -126,6 +127,9 @@ profiles = ["ops"]
 	}
 }
 
+// Serial: the relay takes an address, not a listener, so its port is
+// released by freePort before the relay binds it, and a parallel test's
+// listener could be handed it in between.
 func TestRelayForwardsWithTheToken(t *testing.T) {
 	e := startEnv(t, envOptions{ecsTOML: `profiles = ["ops"]`})
 	addr := freePort(t)
@@ -135,7 +139,7 @@ func TestRelayForwardsWithTheToken(t *testing.T) {
 		done <- relay.Run(ctx, relay.Options{Listen: addr, Upstream: e.ecsURL, Token: e.token, Logger: newTestLogger(e.logs)})
 	}()
 	defer func() { cancel(); <-done }()
-	waitFor(t, 2*time.Second, func() bool {
+	waitFor(t, patience, func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
@@ -143,7 +147,7 @@ func TestRelayForwardsWithTheToken(t *testing.T) {
 		return err == nil
 	}, "relay not listening")
 	// A container knows no token: only the relative URI.
-	p := endpointcreds.New("http://"+addr+"/role/ops", func(o *endpointcreds.Options) { o.HTTPClient = sdkHTTP })
+	p := endpointcreds.New("http://"+addr+"/role/ops", func(o *endpointcreds.Options) { o.HTTPClient = e.hc })
 	c, err := p.Retrieve(context.Background())
 	if err != nil {
 		t.Fatalf("through the relay: %v", err)

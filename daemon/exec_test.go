@@ -30,7 +30,7 @@ func TestExecLeaseServesAProfileWhileItHolds(t *testing.T) {
 	if !strings.HasSuffix(sess.URL, "/role/ops") || sess.Token != e.token {
 		t.Fatalf("session %s (token ok %v)", sess.URL, sess.Token == e.token)
 	}
-	p := endpointcreds.New(sess.URL, func(o *endpointcreds.Options) { o.AuthorizationToken = sess.Token; o.HTTPClient = sdkHTTP })
+	p := endpointcreds.New(sess.URL, func(o *endpointcreds.Options) { o.AuthorizationToken = sess.Token; o.HTTPClient = e.hc })
 	c, err := p.Retrieve(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func TestExecCommandGetsTheProfileAndItsExitCode(t *testing.T) {
 	}
 	cmd := exec.Command(bin, "exec", "--socket", e.socket(), "ops", "--", self, "-test.run=^TestExecChild$")
 	cmd.Env = append(os.Environ(),
-		"IMDSD_EXEC_CHILD=1",
+		"IMDSD_EXEC_CHILD=1", "AWS_ENDPOINT_URL_STS="+e.sts.URL(),
 		"AWS_ACCESS_KEY_ID=AKIAWRONGWRONGWRONG0", "AWS_SECRET_ACCESS_KEY=wrong", "AWS_PROFILE=dev",
 		"AWS_CONFIG_FILE="+filepath.Join(e.dir, "none"), "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(e.dir, "none"),
 	)

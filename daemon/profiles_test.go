@@ -12,6 +12,7 @@ import (
 // The profile settings users write in ~/.aws/config reach STS as they
 // would through the AWS CLI.
 func TestProfileFeaturesReachSTS(t *testing.T) {
+	t.Parallel()
 	extRole := "arn:aws:iam::" + account + ":role/partner"
 	chainRole := "arn:aws:iam::" + account + ":role/chained"
 	e := startEnv(t, envOptions{
@@ -40,7 +41,7 @@ credential_process = /bin/sh -c 'printf "{\"Version\":1,\"AccessKeyId\":\"` + ba
 	get := func(profile string) fakests.Issued {
 		t.Helper()
 		var iss fakests.Issued
-		waitFor(t, 3*time.Second, func() bool {
+		waitFor(t, patience, func() bool {
 			c, err := e.ecsCreds(ctx, "/role/"+profile)
 			if err != nil {
 				return false
@@ -64,11 +65,13 @@ credential_process = /bin/sh -c 'printf "{\"Version\":1,\"AccessKeyId\":\"` + ba
 // With no endpoint in the environment, a profile's services section
 // decides where STS is: the SDK's own resolution. (A role profile's own
 // endpoint_url is not used by the SDK for its AssumeRole call; the
-// services section and AWS_ENDPOINT_URL_STS are.)
+// services section and AWS_ENDPOINT_URL_STS are.) Every test reaches its
+// fake STS this way (fakeSTSServices); here the profile names a section
+// of its own.
 func TestProfileServicesEndpoint(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, envOptions{
-		stsByProfile: true,
-		imdsdTOML:    `profile = "viaservices"`,
+		imdsdTOML: `profile = "viaservices"`,
 		awsConfigFn: func(url string) string {
 			return `
 [profile viaservices]

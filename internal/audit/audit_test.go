@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"maps"
@@ -57,7 +58,7 @@ func TestVendCountsEveryRequestPerConsumer(t *testing.T) {
 
 	for _, mode := range []string{"bare requests", "keep-alive connections"} {
 		t.Run(mode, func(t *testing.T) {
-			a := New(quiet)
+			a := newAuditor()
 			vend := a.Vend("ecs")
 			conns := map[string]int{} // client address -> connection index
 			var do func(s vendStep)
@@ -137,7 +138,7 @@ func keepAliveVends(t *testing.T, vend imds.VendFunc, creds map[string]imds.Cred
 // flush, not at every flush until it retires: each look walks every
 // /proc/*/fd on the machine.
 func TestGoneClientIsLookedForTwice(t *testing.T) {
-	a := New(quiet)
+	a := newAuditor()
 	vend := a.Vend("imds")
 	vend(vendRequest("127.0.0.1:40000"), "dev", imds.Credentials{AccessKeyID: "ASIAFAKE0000000001", Expires: time.Now().Add(time.Hour)}, time.Now())
 	var e *vendEntry
@@ -164,14 +165,15 @@ func TestGoneClientIsLookedForTwice(t *testing.T) {
 func TestAuditWakesOnlyWhenNeeded(t *testing.T) {
 	// A fake clock: the flush and idle intervals pass in no real time.
 	synctest.Test(t, func(t *testing.T) {
-		a := New(quiet)
+		a := newAuditor()
 		a.flush, a.idle = 50*time.Millisecond, 600*time.Millisecond
 		stop := make(chan struct{})
 		done := make(chan struct{})
 		go func() { a.Run(stop); close(done) }()
 		defer func() { close(stop); <-done }()
 		vend := a.Vend("imds")
-		r := vendRequest("127.0.0.1:40000") // no such socket: nothing to look for again
+		// No such socket (no client port is 1): nothing to look for again.
+		r := vendRequest("127.0.0.1:1")
 		c := imds.Credentials{AccessKeyID: "ASIAFAKE0000000001", Expires: time.Now().Add(time.Hour)}
 		vend(r, "dev", c, time.Now())
 		time.Sleep(300 * time.Millisecond)
@@ -206,3 +208,21 @@ func TestAuditWakesOnlyWhenNeeded(t *testing.T) {
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// newAuditor is New without the docker API. A test must not depend on a
+// docker daemon running on the machine, nor wait on its socket: real I/O
+// holds a synctest bubble's clock still (with dockerd up, the API's idle
+// keep-alive connection stopped TestAuditWakesOnlyWhenNeeded's clock
+// until dockerd closed it, a minute later), and the connection would
+// outlive the test.
+func newAuditor() *Auditor {
+	a := New(quiet)
+	a.containers = &containers{client: &http.Client{Transport: noDocker{}}}
+	return a
+}
+
+type noDocker struct{}
+
+func (noDocker) RoundTrip(*http.Request) (*http.Response, error) {
+	return nil, errors.New("no docker API in tests")
+}

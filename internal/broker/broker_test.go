@@ -8,10 +8,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials/ssocreds"
@@ -24,17 +26,27 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+// The broker's timing (refresh ahead of expiry, backoff, fetch timeout) is
+// tested in synctest bubbles: its timers run on a fake clock that advances
+// only when every goroutine in the bubble is blocked, so timings are exact
+// whatever the load, and a test of minutes takes no real time.
+
 // scriptedFetch issues numbered credentials with the given life, or fails
-// while fail is set.
+// while fail is set; it records when each fetch began.
 type scriptedFetch struct {
-	calls atomic.Int64
-	life  time.Duration
-	delay time.Duration
-	fail  atomic.Pointer[error]
+	calls  atomic.Int64
+	life   time.Duration
+	delay  time.Duration
+	fail   atomic.Pointer[error]
+	mu     sync.Mutex
+	starts []time.Time
 }
 
 func (s *scriptedFetch) fetch(ctx context.Context) (imds.Credentials, error) {
 	n := s.calls.Add(1)
+	s.mu.Lock()
+	s.starts = append(s.starts, time.Now())
+	s.mu.Unlock()
 	if s.delay > 0 {
 		select {
 		case <-time.After(s.delay):
@@ -61,6 +73,12 @@ func (s *scriptedFetch) setFail(err error) {
 	s.fail.Store(&err)
 }
 
+func (s *scriptedFetch) startTimes() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.starts)
+}
+
 func startBroker(t *testing.T, f Fetch, o Options) *Broker {
 	t.Helper()
 	b := New("dev", f, o, quiet)
@@ -70,100 +88,199 @@ func startBroker(t *testing.T, f Fetch, o Options) *Broker {
 }
 
 func TestBrokerConcurrentFirstRequestsShareOneFetch(t *testing.T) {
-	sf := &scriptedFetch{life: time.Hour, delay: 100 * time.Millisecond}
-	b := startBroker(t, sf.fetch, Options{})
-	var wg sync.WaitGroup
-	keys := make([]string, 200)
-	errs := make([]error, 200)
-	for i := range 200 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := b.Credentials(context.Background(), time.Now())
-			keys[i], errs[i] = c.AccessKeyID, err
-		}()
-	}
-	wg.Wait()
-	for i := range 200 {
-		if errs[i] != nil {
-			t.Fatalf("request %d: %v", i, errs[i])
+	synctest.Test(t, func(t *testing.T) {
+		sf := &scriptedFetch{life: time.Hour, delay: 100 * time.Millisecond}
+		b := startBroker(t, sf.fetch, Options{})
+		var wg sync.WaitGroup
+		keys := make([]string, 200)
+		errs := make([]error, 200)
+		for i := range 200 {
+			wg.Go(func() {
+				c, err := b.Credentials(context.Background(), time.Now())
+				keys[i], errs[i] = c.AccessKeyID, err
+			})
 		}
-		if keys[i] != "ASIATEST00000001" {
-			t.Fatalf("request %d got %q, want the first fetch's key", i, keys[i])
+		wg.Wait()
+		for i := range 200 {
+			if errs[i] != nil {
+				t.Fatalf("request %d: %v", i, errs[i])
+			}
+			if keys[i] != "ASIATEST00000001" {
+				t.Fatalf("request %d got %q, want the first fetch's key", i, keys[i])
+			}
 		}
-	}
-	if n := sf.calls.Load(); n != 1 {
-		t.Fatalf("200 concurrent first requests caused %d fetches, want 1", n)
-	}
+		if n := sf.calls.Load(); n != 1 {
+			t.Fatalf("200 concurrent first requests caused %d fetches, want 1", n)
+		}
+	})
 }
 
 func TestBrokerRefreshesAtHalfLifeForShortCredentials(t *testing.T) {
-	// 2s credentials with refresh_before 15m: refresh at ~1s, well before
-	// expiry, so a client never sees the same key past its half-life.
-	sf := &scriptedFetch{life: 2 * time.Second}
-	b := startBroker(t, sf.fetch, Options{RefreshBefore: 15 * time.Minute, MinRemaining: 100 * time.Millisecond})
-	c1, err := b.Credentials(context.Background(), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) {
-		c, err := b.Credentials(context.Background(), time.Now())
+	// 2s credentials with refresh_before 15m: refresh at half-life (less
+	// up to 5 % jitter), well before expiry; clients polling meanwhile
+	// always get credentials.
+	synctest.Test(t, func(t *testing.T) {
+		sf := &scriptedFetch{life: 2 * time.Second}
+		b := startBroker(t, sf.fetch, Options{RefreshBefore: 15 * time.Minute, MinRemaining: 100 * time.Millisecond})
+		c1, err := b.Credentials(context.Background(), time.Now())
 		if err != nil {
-			t.Fatalf("request during refresh failed: %v", err)
+			t.Fatal(err)
 		}
-		if c.AccessKeyID != c1.AccessKeyID {
-			if left := time.Until(c1.Expires); left < 500*time.Millisecond {
-				t.Fatalf("refreshed only %v before expiry, want about half the 2s life", left)
+		for c := c1; c.AccessKeyID == c1.AccessKeyID; {
+			if time.Until(c1.Expires) <= 0 {
+				t.Fatalf("not refreshed before expiry (fetches: %d)", sf.calls.Load())
 			}
-			return
+			time.Sleep(10 * time.Millisecond)
+			if c, err = b.Credentials(context.Background(), time.Now()); err != nil {
+				t.Fatalf("request during refresh failed: %v", err)
+			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("credentials were not refreshed within 3s (fetches: %d)", sf.calls.Load())
+		starts := sf.startTimes()
+		if at := starts[1].Sub(starts[0]); at < 950*time.Millisecond || at > time.Second {
+			t.Fatalf("refreshed %v after the first fetch, want at half the 2s life less up to 5%%", at)
+		}
+	})
 }
 
 func TestBrokerServesLastGoodWhileValidThenNothingExpired(t *testing.T) {
-	sf := &scriptedFetch{life: 1500 * time.Millisecond}
-	b := startBroker(t, sf.fetch, Options{RefreshBefore: time.Hour, MinRemaining: 50 * time.Millisecond, BackoffBase: 50 * time.Millisecond, BackoffCap: 100 * time.Millisecond})
-	good, err := b.Credentials(context.Background(), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sf.setFail(errors.New("sts down"))
-	// Until expiry the last good credentials keep being served.
-	for time.Until(good.Expires) > 200*time.Millisecond {
-		c, err := b.Credentials(context.Background(), time.Now())
+	synctest.Test(t, func(t *testing.T) {
+		const minRemaining, backoffCap = 50 * time.Millisecond, 100 * time.Millisecond
+		sf := &scriptedFetch{life: 1500 * time.Millisecond}
+		b := startBroker(t, sf.fetch, Options{RefreshBefore: time.Hour, MinRemaining: minRemaining, BackoffBase: 50 * time.Millisecond, BackoffCap: backoffCap})
+		good, err := b.Credentials(context.Background(), time.Now())
 		if err != nil {
-			t.Fatalf("valid cached credentials not served while STS fails: %v", err)
+			t.Fatal(err)
 		}
-		if c.AccessKeyID != good.AccessKeyID {
-			t.Fatalf("served %q while every fetch fails", c.AccessKeyID)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(time.Until(good.Expires) + 50*time.Millisecond)
-	c, err := b.Credentials(context.Background(), time.Now())
-	var ue *imds.UnavailableError
-	if !errors.As(err, &ue) {
-		t.Fatalf("after expiry with STS down got %+v, %v; want UnavailableError", c.AccessKeyID, err)
-	}
-	if !strings.Contains(ue.Message, "sts down") {
-		t.Fatalf("message %q does not say why", ue.Message)
-	}
-	// Recovery: once STS answers, fresh credentials within the backoff cap.
-	sf.setFail(nil)
-	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := b.Credentials(context.Background(), time.Now()); err == nil {
-			if !c.Expires.After(time.Now()) {
-				t.Fatalf("served expired credentials %v", c.Expires)
+		sf.setFail(errors.New("sts down"))
+		// Until MinRemaining before expiry the last good credentials keep
+		// being served.
+		validUntil := good.Expires.Add(-minRemaining)
+		for ; time.Now().Before(validUntil); time.Sleep(10 * time.Millisecond) {
+			c, err := b.Credentials(context.Background(), time.Now())
+			if err != nil {
+				t.Fatalf("valid cached credentials not served while STS fails: %v", err)
 			}
-			return
+			if c.AccessKeyID != good.AccessKeyID {
+				t.Fatalf("served %q while every fetch fails", c.AccessKeyID)
+			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("did not recover within 2s of STS coming back")
+		// From then on: nothing, and why.
+		c, err := b.Credentials(context.Background(), time.Now())
+		var ue *imds.UnavailableError
+		if !errors.As(err, &ue) {
+			t.Fatalf("after expiry with STS down got %+v, %v; want UnavailableError", c.AccessKeyID, err)
+		}
+		if !strings.Contains(ue.Message, "sts down") {
+			t.Fatalf("message %q does not say why", ue.Message)
+		}
+		if sf.calls.Load() < 3 {
+			t.Fatalf("%d fetches while STS was down: no retry", sf.calls.Load())
+		}
+		// Recovery: once STS answers, fresh credentials within the backoff
+		// cap (the retry in flight then is at most that far off).
+		sf.setFail(nil)
+		back := time.Now()
+		for {
+			if c, err := b.Credentials(context.Background(), time.Now()); err == nil {
+				if !c.Expires.After(time.Now()) || c.AccessKeyID == good.AccessKeyID {
+					t.Fatalf("served %s expiring %v after recovery", c.AccessKeyID, c.Expires)
+				}
+				break
+			}
+			if time.Since(back) > backoffCap {
+				t.Fatalf("no credentials %v after STS came back; want within the backoff cap %v", time.Since(back), backoffCap)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+}
+
+// Every fetch failing: the gap before retry i+1 is the backoff after i
+// failures, exponential from BackoffBase with full jitter in [d/2, d],
+// capped at BackoffCap.
+func TestBrokerRetriesWithJitteredGrowingCappedBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const base, limit = 100 * time.Millisecond, 1600 * time.Millisecond
+		sf := &scriptedFetch{life: time.Hour}
+		sf.setFail(errors.New("sts down"))
+		startBroker(t, sf.fetch, Options{BackoffBase: base, BackoffCap: limit})
+		time.Sleep(time.Minute)
+		starts := sf.startTimes()
+		if len(starts) < 30 {
+			t.Fatalf("%d fetches in a minute of failures; want a retry at least every %v", len(starts), limit)
+		}
+		var capped []time.Duration
+		d := base
+		for i := 1; i < len(starts); i++ {
+			gap := starts[i].Sub(starts[i-1])
+			if gap < d/2 || gap > d {
+				t.Errorf("gap after %d failures: %v, want in [%v, %v]", i, gap, d/2, d)
+			}
+			if d == limit {
+				capped = append(capped, gap)
+			}
+			d = min(2*d, limit)
+		}
+		if slices.Min(capped) == slices.Max(capped) {
+			t.Errorf("capped gaps all %v: not jittered", capped[0])
+		}
+	})
+}
+
+// A fetch that never returns by itself is cut off at FetchTimeout: a
+// request waiting for it gets its answer then, not later.
+func TestBrokerFetchTimeoutBoundsAttempt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const fetchTimeout = 300 * time.Millisecond
+		hung := func(ctx context.Context) (imds.Credentials, error) {
+			<-ctx.Done()
+			return imds.Credentials{}, ctx.Err()
+		}
+		b := startBroker(t, hung, Options{FetchTimeout: fetchTimeout, BackoffBase: time.Hour})
+		start := time.Now()
+		_, err := b.Credentials(context.Background(), start)
+		var ue *imds.UnavailableError
+		if !errors.As(err, &ue) {
+			t.Fatalf("got %v; want UnavailableError", err)
+		}
+		if took := time.Since(start); took != fetchTimeout {
+			t.Fatalf("answered after %v; want at the fetch timeout, %v", took, fetchTimeout)
+		}
+	})
+}
+
+// While a refresh waits on a slow STS, valid cached credentials are
+// served at once: requests do not wait for the fetch in flight.
+func TestBrokerCachedReadsDoNotWaitForSlowFetch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sf := &scriptedFetch{life: time.Hour}
+		b := startBroker(t, sf.fetch, Options{FetchTimeout: time.Hour})
+		good, err := b.Credentials(context.Background(), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait() // the first fetch has returned: delay is the test's again
+		sf.delay = time.Minute
+		b.RefreshNow()
+		synctest.Wait() // the refresh is now waiting on STS
+		if n := sf.calls.Load(); n != 2 {
+			t.Fatalf("%d fetches; want the refresh under way", n)
+		}
+		start := time.Now()
+		for range 100 {
+			c, err := b.Credentials(context.Background(), time.Now())
+			if err != nil || c.AccessKeyID != good.AccessKeyID {
+				t.Fatalf("during a slow refresh got %s, %v; want the cached %s", c.AccessKeyID, err, good.AccessKeyID)
+			}
+		}
+		if waited := time.Since(start); waited != 0 {
+			t.Fatalf("cached reads waited %v for the fetch in flight", waited)
+		}
+		time.Sleep(time.Minute + time.Second) // past the instant the fetch ends
+		if c, err := b.Credentials(context.Background(), time.Now()); err != nil || c.AccessKeyID == good.AccessKeyID {
+			t.Fatalf("after the slow refresh got %s, %v; want new credentials", c.AccessKeyID, err)
+		}
+	})
 }
 
 func TestBrokerRejectsUnservableCredentials(t *testing.T) {
