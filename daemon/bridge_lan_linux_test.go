@@ -106,7 +106,7 @@ func TestLANProbeHelper(t *testing.T) {
 	if err := json.Unmarshal([]byte(arg), &in); err != nil {
 		t.Fatalf("IMDSD_TEST_LAN_PROBE: %v", err)
 	}
-	hc := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 5 * time.Second}
+	hc := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}, Timeout: 5 * time.Second}
 	// Wait for the link (the veth was just set up), not for a verdict.
 	var rs []lanResult
 	deadline := time.Now().Add(10 * time.Second)
@@ -212,7 +212,7 @@ func netnsProbe(t *testing.T, ns, imdsBase, ecsBase, imdsTok, ecsTok string) []l
 // container's would from its bridge (the address it dials differs).
 func clientFrom(ip string) *http.Client {
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: time.Second}
-	return &http.Client{Transport: &http.Transport{Proxy: nil, DialContext: d.DialContext}, Timeout: 3 * time.Second}
+	return &http.Client{Transport: &http.Transport{Proxy: nil, DialContext: d.DialContext, DisableKeepAlives: true}, Timeout: 3 * time.Second}
 }
 
 func allStatus(rs []lanResult, code int) bool {

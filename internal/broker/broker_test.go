@@ -446,7 +446,9 @@ func TestRenewDropsAndDiscardsFetchesBegunBeforeTheCutoff(t *testing.T) {
 	if r.st.AccessKeyID == "" || r.st.AccessKeyID == "ASIATEST00000001" || r.st.AccessKeyID == "ASIATEST00000002" {
 		t.Fatalf("after renew the broker holds %q: want a key fetched after the cut-off (not #1, nor #2 begun before it)", r.st.AccessKeyID)
 	}
-	if c, err := b.Credentials(context.Background(), time.Now()); err != nil || c.AccessKeyID != r.st.AccessKeyID {
-		t.Fatalf("serves %q (%v), want %q", c.AccessKeyID, err, r.st.AccessKeyID)
+	// What is served is from after the cut-off too (the loop may already
+	// have fetched once more: any later key is as good).
+	if c, err := b.Credentials(context.Background(), time.Now()); err != nil || c.AccessKeyID == "ASIATEST00000001" || c.AccessKeyID == "ASIATEST00000002" {
+		t.Fatalf("serves %q (%v), want a key fetched after the cut-off", c.AccessKeyID, err)
 	}
 }
