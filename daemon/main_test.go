@@ -51,15 +51,8 @@ func leftGoroutines(wait time.Duration) error {
 	}
 }
 
-// leakIgnores are goroutines known to outlive the daemon's Run.
-var leakIgnores = []goleak.Option{
-	// imds's connection watchdog (imds/watchdog.go, `go wd.sweep()` in
-	// watchdog.add) is not stopped by Server.Shutdown: it sleeps out its
-	// 1 s tick after the last connection closed, so it outlives the
-	// daemon's Run by up to a second. Ignored by name until imds ends it
-	// on Shutdown.
-	goleak.IgnoreAnyFunction("github.com/imdsd/imdsd/imds.(*watchdog).sweep"),
-}
+// leakIgnores are goroutines known to outlive the daemon's Run: none.
+var leakIgnores = []goleak.Option{}
 
 // TestRunEndsEveryGoroutine: Run returns only once every goroutine the
 // daemon started has ended, after a life that starts all of them (brokers,

@@ -92,6 +92,20 @@ type Limits struct {
 	Idle time.Duration
 }
 
+// Shutdown is http.Server.Shutdown, and then the watchdog ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.Server.Shutdown(ctx)
+	s.wd.stop()
+	return err
+}
+
+// Close is http.Server.Close, and then the watchdog ends.
+func (s *Server) Close() error {
+	err := s.Server.Close()
+	s.wd.stop()
+	return err
+}
+
 // Limits returns the server's time limits.
 func (s *Server) Limits() Limits { return s.lim }
 

@@ -40,10 +40,15 @@ type watchdog struct {
 	// the oldest can be found.
 	max      atomic.Int64
 	accepted uint64
+	// stopped ends the sweeper for good (the server shut down); sweeping
+	// counts it, so stop can wait for it.
+	stopped  chan struct{}
+	stopOnce sync.Once
+	sweeping sync.WaitGroup
 }
 
 func newWatchdog(lim Limits, tick time.Duration, log *slog.Logger) *watchdog {
-	wd := &watchdog{lim: lim, tick: tick, log: log, conns: map[*wconn]struct{}{}}
+	wd := &watchdog{lim: lim, tick: tick, log: log, conns: map[*wconn]struct{}{}, stopped: make(chan struct{})}
 	for p, d := range [...]time.Duration{lim.Header, lim.Active, lim.Idle} {
 		// Seen unchanged n sweeps running means at least n ticks in the
 		// phase; ceil so that no connection is closed early.
@@ -149,8 +154,13 @@ func (wd *watchdog) add(c *wconn) bool {
 	c.seq = wd.accepted
 	wd.conns[c] = struct{}{}
 	if !wd.running {
-		wd.running = true
-		go wd.sweep()
+		select {
+		case <-wd.stopped: // shut down: its connections are closed anyway
+		default:
+			wd.running = true
+			wd.sweeping.Add(1)
+			go wd.sweep()
+		}
 	}
 	wd.mu.Unlock()
 	if victim != nil {
@@ -190,12 +200,31 @@ func (wd *watchdog) connState(nc net.Conn, st http.ConnState) {
 	}
 }
 
+// stop ends the sweeper and waits for it, so a shut-down server leaves no
+// goroutine behind.
+func (wd *watchdog) stop() {
+	wd.stopOnce.Do(func() { close(wd.stopped) })
+	wd.sweeping.Wait()
+}
+
 func (wd *watchdog) sweep() {
+	defer wd.sweeping.Done()
 	var expired []*wconn
+	t := time.NewTimer(wd.tick)
+	defer t.Stop()
 	for {
-		// Sleep, not a Ticker: a delayed sweep must not be followed by a
-		// buffered tick at once, or n sweeps could span less than n ticks.
-		time.Sleep(wd.tick)
+		// A timer re-armed after each sweep, not a Ticker: a delayed sweep
+		// must not be followed by a buffered tick at once, or n sweeps
+		// could span less than n ticks.
+		select {
+		case <-t.C:
+		case <-wd.stopped:
+			wd.mu.Lock()
+			wd.running = false
+			wd.mu.Unlock()
+			return
+		}
+		t.Reset(wd.tick)
 		expired = expired[:0]
 		wd.mu.Lock()
 		if len(wd.conns) == 0 {
