@@ -255,6 +255,20 @@ func (w *Watcher) run(fsEvents <-chan fsnotify.Event, fsErrors <-chan error) {
 	}
 }
 
+// Forget drops what the watcher last saw of each file, so the next event
+// for it is reported whatever the file holds. The daemon calls it as any
+// reload begins: a reload the watcher did not trigger (SIGHUP, `imdsd
+// use`, a second look) may read a state the file then leaves again, back
+// to what the watcher last saw, which it would otherwise not report, and
+// the daemon would go on serving that passing state.
+func (w *Watcher) Forget() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, f := range w.paths {
+		f.stamp = fileStamp{readErr: "forgotten"} // equals no observed state
+	}
+}
+
 // rescan re-resolves and re-fingerprints every watched file, updates the
 // directory watches to match, and returns the names of changed files.
 func (w *Watcher) rescan() []string {

@@ -101,6 +101,7 @@ type Daemon struct {
 	retiring  map[string]*time.Timer
 	recheck   *time.Timer // a vanished profile's second look
 	lastLoad  reloadResult
+	watcher   *config.Watcher // nil when files are not watched
 	// leases count the `imdsd exec` commands running per profile.
 	leases   map[string]int
 	bridges  []netip.Prefix

@@ -72,3 +72,23 @@ func TestHungReloadLeavesLastGoodServingAndControlAnswering(t *testing.T) {
 		t.Fatalf("after lock during a hung reload: %d, want 503", code)
 	}
 }
+
+// A reload the watcher did not trigger (here an explicit one, as SIGHUP or
+// `imdsd use` make) reads a passing state of the file; the file then goes
+// back to what the watcher saw last. The daemon must end up serving what
+// the file says, not the passing state.
+func TestReloadOfAPassingStateIsFollowedByTheFile(t *testing.T) {
+	e := startEnv(t, envOptions{watch: true, tune: func(o *Options) { o.Debounce = 300 * time.Millisecond }})
+	a := awsConfigFor(map[string]string{"dev": devRole, "ops": opsRole})
+	b := awsConfigFor(map[string]string{"dev": qaRole, "ops": opsRole})
+	e.writeAWSConfig(b) // the passing state
+	must(t, e.d.Reload(context.Background()))
+	if role, err := e.servedRole(); err != nil || role != qaRole {
+		t.Fatalf("after reloading the passing state: %q %v", role, err)
+	}
+	e.writeAWSConfig(a) // back to what the watcher saw at the start
+	waitFor(t, 10*time.Second, func() bool {
+		role, err := e.servedRole()
+		return err == nil && role == devRole
+	}, "the daemon kept serving a passing state of the AWS config after the file went back")
+}

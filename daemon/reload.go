@@ -71,6 +71,11 @@ func (d *Daemon) loadPlan(ctx context.Context, cfg *config.Config, o loadOpts) e
 	}
 	epoch := d.lockEpoch
 	leased := slices.Sorted(maps.Keys(d.leases))
+	if d.watcher != nil {
+		// Whatever the files do from here is reported, even a return to
+		// what the watcher saw last (see Watcher.Forget).
+		d.watcher.Forget()
+	}
 	d.mu.Unlock()
 
 	res := make(chan error, 1) // sent with d.mu held

@@ -46,8 +46,16 @@ func (d *Daemon) startWatcher(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.mu.Lock()
+	d.watcher = w
+	d.mu.Unlock()
 	d.spawn(func() {
-		defer w.Close()
+		defer func() {
+			d.mu.Lock()
+			d.watcher = nil
+			d.mu.Unlock()
+			w.Close()
+		}()
 		for {
 			select {
 			case <-ctx.Done():
