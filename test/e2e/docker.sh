@@ -287,11 +287,13 @@ check "imds: Debian boto3 on $NET -> iam-role, assumed-role/dev" \
 # ------------------------------------------------------------- ecs
 phase "ecs: imdsd env --docker --profile ops, 169.254.170.2"
 ENV_OPS=()
-read -ra ENV_OPS <<<"$(imdsd env --docker --profile ops --config "$CFG" 2>&1)"
+# stdout only: the flags (a warning, e.g. that ops names no region, goes to stderr)
+read -ra ENV_OPS <<<"$(imdsd env --docker --profile ops --config "$CFG" 2>"$WORK/env.err")"
 env_flags_ok() {
 	[ ${#ENV_OPS[@]} = 4 ] && [ "${ENV_OPS[0]}" = -e ] && [ "${ENV_OPS[1]}" = AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/role/ops ] &&
 		[ "${ENV_OPS[2]}" = -e ] && [ "${ENV_OPS[3]}" = "AWS_CONTAINER_AUTHORIZATION_TOKEN=$(cat "$WORK/ecs-token")" ] || {
 		echo "imdsd env --docker printed ${#ENV_OPS[@]} words, first: ${ENV_OPS[*]:0:2}"
+		cat "$WORK/env.err"
 		return 1
 	}
 }
