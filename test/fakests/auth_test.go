@@ -196,6 +196,8 @@ func TestForcedCredentialLifetime(t *testing.T) {
 	s, u := startFake(t)
 	s.AddRole(deployRole, RoleOptions{})
 	s.SetCredentialLifetime(1500 * time.Millisecond)
+	clk := newFakeClock(time.Now()) // expiry is reached by advancing it, not by waiting
+	s.SetClock(clk.Now)
 	ctx := testCtx(t)
 	alice := newClient(u, aliceKey, aliceSecret, "")
 
@@ -203,7 +205,7 @@ func TestForcedCredentialLifetime(t *testing.T) {
 	_, err := assume(ctx, alice, deployRole, "sess", withDuration(100))
 	wantAPIError(t, err, "ValidationError", 400)
 
-	start := time.Now()
+	start := clk.Now()
 	out, err := assume(ctx, alice, deployRole, "sess", withDuration(3600))
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +221,7 @@ func TestForcedCredentialLifetime(t *testing.T) {
 	if _, err := credClient(u, out.Credentials).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
 		t.Fatalf("creds rejected before expiry: %v", err)
 	}
-	time.Sleep(time.Until(exp) + 50*time.Millisecond)
+	clk.Advance(exp.Sub(clk.Now()) + 50*time.Millisecond)
 	_, err = credClient(u, out.Credentials).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	wantAPIError(t, err, "ExpiredToken", 403)
 
@@ -228,7 +230,7 @@ func TestForcedCredentialLifetime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Until(aws.ToTime(out.Credentials.Expiration)); d < 19*time.Minute || d > 20*time.Minute {
+	if d := aws.ToTime(out.Credentials.Expiration).Sub(clk.Now()); d < 19*time.Minute || d > 20*time.Minute {
 		t.Errorf("after reset lifetime = %v, want ~20m", d)
 	}
 }
