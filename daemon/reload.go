@@ -18,7 +18,12 @@ import (
 // Reload re-reads imdsd's config and the AWS files, validates them whole
 // and swaps them in. On error the running config keeps serving.
 func (d *Daemon) Reload(ctx context.Context) error {
-	err := d.load(ctx, nil, false)
+	return d.reload(ctx, loadOpts{})
+}
+
+// reload is Reload; o.fromWatcher says the file watcher asked for it.
+func (d *Daemon) reload(ctx context.Context, o loadOpts) error {
+	err := d.loadPlan(ctx, nil, o)
 	if errors.Is(err, errNotRunning) {
 		return err
 	}
@@ -48,6 +53,9 @@ type loadOpts struct {
 	// probe: commit only once this profile has credentials (`imdsd use`),
 	// so a profile that cannot be served never replaces one that is.
 	probe string
+	// fromWatcher: the file watcher reported the change being loaded, so
+	// its idea of the files is the one read here.
+	fromWatcher bool
 }
 
 func (d *Daemon) loadPlan(ctx context.Context, cfg *config.Config, o loadOpts) error {
@@ -71,9 +79,12 @@ func (d *Daemon) loadPlan(ctx context.Context, cfg *config.Config, o loadOpts) e
 	}
 	epoch := d.lockEpoch
 	leased := slices.Sorted(maps.Keys(d.leases))
-	if d.watcher != nil {
-		// Whatever the files do from here is reported, even a return to
-		// what the watcher saw last (see Watcher.Forget).
+	if d.watcher != nil && !o.fromWatcher {
+		// A reload the watcher did not ask for (SIGHUP, use, unlock, a
+		// second look): whatever the files do from here is reported, even
+		// a return to what the watcher saw last (see Watcher.Forget). Not
+		// after the watcher's own reloads, so that touches and unrelated
+		// files beside the watched ones keep causing none.
 		d.watcher.Forget()
 	}
 	d.mu.Unlock()

@@ -67,7 +67,7 @@ func (d *Daemon) startWatcher(ctx context.Context) error {
 				d.log.Debug("files changed", "paths", changed)
 				caches := d.gen.Load().ssoCaches()
 				files := slices.DeleteFunc(slices.Clone(changed), func(p string) bool { return caches[p] != nil })
-				if len(files) > 0 && d.Reload(ctx) == nil {
+				if len(files) > 0 && d.reload(ctx, loadOpts{fromWatcher: true}) == nil {
 					// The config may name a new token file or profile.
 					if err := w.SetPaths(d.watchedPaths()); err != nil {
 						d.log.Warn("updating watched files", "err", err)
