@@ -29,6 +29,7 @@ var layers = map[string][]string{
 	"internal/clientenv": {"config"},
 	"internal/iamops":    {},
 	"internal/ssologin":  {"config"},
+	"internal/keystore":  {},
 }
 
 // stsUser is the one package of the program that may call STS, iamUser

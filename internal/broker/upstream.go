@@ -394,3 +394,37 @@ func DefaultSessionName() string {
 }
 
 var ErrNeedsMFA = errors.New("needs an MFA code")
+
+// CallerIdentity checks long-term keys (a key being added or a new key
+// after rotation) with GetCallerIdentity, with the region and endpoint
+// settings of profile in the files (the default profile's if it has no
+// section), and returns the caller's ARN and account.
+func CallerIdentity(ctx context.Context, o STSOptions, profile string, keys aws.Credentials) (arn, account string, err error) {
+	if err := config.CheckAWSFiles(o.Files); err != nil {
+		return "", "", err
+	}
+	load := func(p string) (aws.Config, error) {
+		return awsconfig.LoadDefaultConfig(ctx,
+			awsconfig.WithSharedConfigProfile(p),
+			awsconfig.WithSharedConfigFiles(o.Files.Config),
+			awsconfig.WithSharedCredentialsFiles(o.Files.Credentials),
+			awsconfig.WithDefaultRegion("us-east-1"),
+			awsconfig.WithHTTPClient(cmp.Or[aws.HTTPClient](o.HTTPClient, NewHTTPClient())),
+			awsconfig.WithRetryMaxAttempts(2),
+			awsconfig.WithCredentialsProvider(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return keys, nil })),
+		)
+	}
+	cfg, err := load(profile)
+	var nf awsconfig.SharedConfigProfileNotExistError
+	if errors.As(err, &nf) {
+		cfg, err = load("default")
+	}
+	if err != nil {
+		return "", "", &config.ProfileError{Profile: profile, Msg: err.Error()}
+	}
+	out, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return "", "", &upstreamError{Profile: profile, Op: "GetCallerIdentity", SourceID: keys.AccessKeyID, Err: err}
+	}
+	return aws.ToString(out.Arn), aws.ToString(out.Account), nil
+}
