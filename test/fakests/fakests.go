@@ -152,6 +152,9 @@ type user struct {
 	secret  string
 	arn     string
 	created time.Time
+	// usableAt: before it (on the fake's clock) the key is refused with
+	// InvalidClientTokenId, as IAM refuses a new key until it propagates.
+	usableAt time.Time
 }
 
 type role struct {
@@ -185,6 +188,10 @@ type Server struct {
 	now       func() time.Time
 	fault     Fault
 	faultLeft int
+	// actionFaults are faults for one action only (SetActionFault).
+	actionFaults map[string]*actionFault
+	// propagation delays new access keys' first use (SetKeyPropagation).
+	propagation time.Duration
 	calls     []Call
 	logf      func(format string, args ...any)
 
@@ -205,6 +212,8 @@ func New() *Server {
 		mfa:      make(map[string]string),
 		issued:   make(map[string]*issuedCred),
 		now:      time.Now,
+
+		actionFaults: make(map[string]*actionFault),
 		stop:     make(chan struct{}),
 	}
 }
@@ -345,6 +354,29 @@ func (s *Server) SetFault(f Fault) {
 	defer s.mu.Unlock()
 	s.fault = f
 	s.faultLeft = f.Count
+}
+
+// SetActionFault injects f into subsequent calls of one action only (e.g.
+// "DeleteAccessKey"), so a test can fail one step of a sequence; a zero
+// Fault clears it. A fault set by SetFault applies as well.
+func (s *Server) SetActionFault(action string, f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f.Mode == FaultNone && f.Delay == 0 {
+		delete(s.actionFaults, action)
+		return
+	}
+	s.actionFaults[action] = &actionFault{f: f, left: f.Count}
+}
+
+// SetKeyPropagation makes access keys created by CreateAccessKey from now
+// on unusable for d after their creation on the fake's clock (SetClock):
+// until then they get InvalidClientTokenId, as a new IAM key does until
+// it has propagated. 0 (the default) makes them usable at once.
+func (s *Server) SetKeyPropagation(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.propagation = d
 }
 
 // Calls returns a copy of every call received, in arrival order.

@@ -323,6 +323,7 @@ func (s *Server) accessKeys(reqID string, p *principal, action string, get func(
 			}
 		}
 		u := user{secret: randString(secretAlphabet, 40), arn: userArn, created: s.now()}
+		u.usableAt = u.created.Add(s.propagation)
 		s.users[id] = u
 		resp := &createAccessKeyResponse{Metadata: responseMetadata{reqID}}
 		resp.Result.AccessKey = xmlAccessKey{UserName: name, AccessKeyID: id, Status: "Active", SecretAccessKey: u.secret, CreateDate: u.created.UTC().Format(time.RFC3339)}

@@ -259,3 +259,57 @@ func TestIAMAccessKeys(t *testing.T) {
 	_, err = iamFor(u, sess.Credentials).ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String("nobody")})
 	wantAPIError(t, err, "NoSuchEntity", 404)
 }
+
+// A new key is refused (InvalidClientTokenId) until the propagation delay
+// has passed on the fake's clock, then signs; keys made before are not
+// delayed.
+func TestIAMKeyPropagation(t *testing.T) {
+	s, u := startFake(t)
+	ctx := testCtx(t)
+	now := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	s.SetClock(func() time.Time { return now })
+	s.AddUserWith(bobKey, bobSecret, bobArn, UserOptions{IAMActions: []string{"iam:*AccessKey*"}})
+	s.SetKeyPropagation(10 * time.Second)
+	created, err := newIAM(u, bobKey, bobSecret, "").CreateAccessKey(ctx, &iam.CreateAccessKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := created.AccessKey
+	fresh := newClient(u, aws.ToString(k.AccessKeyId), aws.ToString(k.SecretAccessKey), "")
+	for _, tc := range []struct {
+		after time.Duration
+		code  string // "" = works
+	}{{0, "InvalidClientTokenId"}, {9 * time.Second, "InvalidClientTokenId"}, {10 * time.Second, ""}} {
+		now = time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC).Add(tc.after)
+		_, err := fresh.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+		if tc.code == "" {
+			if err != nil {
+				t.Fatalf("%v after creation: %v, want the key to work", tc.after, err)
+			}
+			continue
+		}
+		wantAPIError(t, err, tc.code, 403)
+	}
+	if _, err := newClient(u, bobKey, bobSecret, "").GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
+		t.Fatalf("the key added before: %v", err)
+	}
+}
+
+// A fault set for one action fails that action only, Count times.
+func TestActionFault(t *testing.T) {
+	s, u := startFake(t)
+	ctx := testCtx(t)
+	s.AddUserWith(bobKey, bobSecret, bobArn, UserOptions{IAMActions: []string{"iam:*AccessKey*"}})
+	s.SetActionFault("DeleteAccessKey", Fault{Mode: FaultAccessDenied, Count: 1})
+	bob := newIAM(u, bobKey, bobSecret, "")
+	created, err := bob.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{})
+	if err != nil {
+		t.Fatalf("CreateAccessKey under a DeleteAccessKey fault: %v", err)
+	}
+	del := &iam.DeleteAccessKeyInput{AccessKeyId: created.AccessKey.AccessKeyId}
+	_, err = bob.DeleteAccessKey(ctx, del)
+	wantAPIError(t, err, "AccessDenied", 403)
+	if _, err := bob.DeleteAccessKey(ctx, del); err != nil {
+		t.Fatalf("DeleteAccessKey after the one fault: %v", err)
+	}
+}

@@ -37,7 +37,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.finishCall(idx, caller, status)
 	}()
 
-	if f := s.takeFault(); f.Mode != FaultNone || f.Delay > 0 {
+	if f := s.takeFault(params.Get("Action")); f.Mode != FaultNone || f.Delay > 0 {
 		if f.Delay > 0 && !s.wait(r.Context(), f.Delay) {
 			panic(http.ErrAbortHandler) // client gone or server closing
 		}
@@ -116,9 +116,26 @@ func (s *Server) wait(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-func (s *Server) takeFault() Fault {
+// actionFault is a fault for one action and how many calls it has left.
+type actionFault struct {
+	f    Fault
+	left int
+}
+
+// takeFault returns the fault for a call of action: the action's own
+// fault first, else the one for every call.
+func (s *Server) takeFault(action string) Fault {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if af := s.actionFaults[action]; af != nil {
+		if af.f.Count > 0 {
+			af.left--
+			if af.left <= 0 {
+				delete(s.actionFaults, action)
+			}
+		}
+		return af.f
+	}
 	f := s.fault
 	if f.Mode == FaultNone && f.Delay == 0 {
 		return Fault{}

@@ -272,8 +272,10 @@ func (s *Server) authenticate(r *http.Request, body []byte, si sigInfo) (*princi
 		token  string
 		known  bool
 	)
+	propagating := false
 	if u, ok := s.users[si.accessKeyID]; ok {
 		known, secret = true, u.secret
+		propagating = now.Before(u.usableAt)
 		p = principal{arn: u.arn, userID: userIDFor(u.arn), account: arnAccount(u.arn), accessKeyID: si.accessKeyID}
 	} else if ic, ok := s.issued[si.accessKeyID]; ok {
 		known, secret, token = true, ic.secret, ic.token
@@ -285,7 +287,7 @@ func (s *Server) authenticate(r *http.Request, body []byte, si sigInfo) (*princi
 	}
 	s.mu.Unlock()
 
-	if !known {
+	if !known || propagating {
 		return nil, errInvalidToken()
 	}
 	// Long-term keys carry no token; issued keys must carry exactly theirs.
