@@ -192,8 +192,8 @@ type Server struct {
 	actionFaults map[string]*actionFault
 	// propagation delays new access keys' first use (SetKeyPropagation).
 	propagation time.Duration
-	calls     []Call
-	logf      func(format string, args ...any)
+	calls       []Call
+	logf        func(format string, args ...any)
 
 	srv *http.Server
 	url string
@@ -214,7 +214,7 @@ func New() *Server {
 		now:      time.Now,
 
 		actionFaults: make(map[string]*actionFault),
-		stop:     make(chan struct{}),
+		stop:         make(chan struct{}),
 	}
 }
 
