@@ -30,6 +30,7 @@ var layers = map[string][]string{
 	"internal/iamops":    {},
 	"internal/ssologin":  {"config"},
 	"internal/keystore":  {},
+	"internal/keyrotate": {"internal/broker", "internal/iamops", "internal/keystore"},
 }
 
 // stsUser is the one package of the program that may call STS, iamUser

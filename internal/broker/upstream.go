@@ -400,8 +400,25 @@ var ErrNeedsMFA = errors.New("needs an MFA code")
 // settings of profile in the files (the default profile's if it has no
 // section), and returns the caller's ARN and account.
 func CallerIdentity(ctx context.Context, o STSOptions, profile string, keys aws.Credentials) (arn, account string, err error) {
-	if err := config.CheckAWSFiles(o.Files); err != nil {
+	cfg, err := KeysConfig(ctx, o, profile, keys)
+	if err != nil {
 		return "", "", err
+	}
+	out, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return "", "", &upstreamError{Profile: profile, Op: "GetCallerIdentity", SourceID: keys.AccessKeyID, Err: err}
+	}
+	return aws.ToString(out.Arn), aws.ToString(out.Account), nil
+}
+
+// KeysConfig is the SDK config that signs with the given long-term keys,
+// with the rest (region, endpoints such as a services section or
+// AWS_ENDPOINT_URL_IAM) from profile's section of the checked AWS files,
+// or from [default] when the profile has no section (keys kept only in
+// the keyring). Rotation calls IAM with it.
+func KeysConfig(ctx context.Context, o STSOptions, profile string, keys aws.Credentials) (aws.Config, error) {
+	if err := config.CheckAWSFiles(o.Files); err != nil {
+		return aws.Config{}, err
 	}
 	load := func(p string) (aws.Config, error) {
 		return awsconfig.LoadDefaultConfig(ctx,
@@ -420,11 +437,7 @@ func CallerIdentity(ctx context.Context, o STSOptions, profile string, keys aws.
 		cfg, err = load("default")
 	}
 	if err != nil {
-		return "", "", &config.ProfileError{Profile: profile, Msg: err.Error()}
+		return aws.Config{}, &config.ProfileError{Profile: profile, Msg: err.Error()}
 	}
-	out, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-	if err != nil {
-		return "", "", &upstreamError{Profile: profile, Op: "GetCallerIdentity", SourceID: keys.AccessKeyID, Err: err}
-	}
-	return aws.ToString(out.Arn), aws.ToString(out.Account), nil
+	return cfg, nil
 }

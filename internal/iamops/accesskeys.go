@@ -53,7 +53,9 @@ func ListAccessKeys(ctx context.Context, cfg aws.Config) ([]AccessKey, error) {
 
 // CreateAccessKey makes a new access key for the calling user.
 func CreateAccessKey(ctx context.Context, cfg aws.Config) (NewKey, error) {
-	out, err := iam.NewFromConfig(cfg).CreateAccessKey(ctx, &iam.CreateAccessKeyInput{})
+	// Never retried: a retry after an answer lost in transit would make a
+	// second key nobody stores, and fill the user's two slots.
+	out, err := iam.NewFromConfig(cfg, func(o *iam.Options) { o.Retryer = aws.NopRetryer{} }).CreateAccessKey(ctx, &iam.CreateAccessKeyInput{})
 	if err != nil {
 		return NewKey{}, &KeyError{Action: "iam:CreateAccessKey", Err: err}
 	}
