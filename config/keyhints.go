@@ -18,7 +18,7 @@ func (p *cfgParser) checkUnknown(keys []toml.Key) {
 		switch {
 		case len(k) == 0:
 			continue
-		case k[0] == "imds" || k[0] == "ecs":
+		case k[0] == "imds" || k[0] == "ecs" || k[0] == "keyring":
 			if len(k) >= 2 && !slices.Contains(cfgSchema[k[0]], k[1]) {
 				unknown = k[:2]
 			}
@@ -52,8 +52,8 @@ func unknownKeyHint(k toml.Key) string {
 	// The right key in the wrong place: most often a top-level setting
 	// appended at the end of the file, which TOML puts in the last table.
 	var homes []string
-	for _, t := range []string{"", "imds", "ecs"} {
-		if t != table && (t != "" || (name != "imds" && name != "ecs")) && slices.Contains(cfgSchema[t], name) {
+	for _, t := range []string{"", "imds", "ecs", "keyring"} {
+		if t != table && (t != "" || (name != "imds" && name != "ecs" && name != "keyring")) && slices.Contains(cfgSchema[t], name) {
 			homes = append(homes, t)
 		}
 	}
@@ -66,7 +66,7 @@ func unknownKeyHint(k toml.Key) string {
 		return fmt.Sprintf("%s belongs in the [%s] or [%s] table", name, homes[0], homes[1])
 	}
 	if s := closestKey(name, cfgSchema[table]); s != "" {
-		if table == "" && (s == "imds" || s == "ecs") {
+		if table == "" && (s == "imds" || s == "ecs" || s == "keyring") {
 			return fmt.Sprintf("did you mean [%s]?", s)
 		}
 		return fmt.Sprintf("did you mean %q?", s)

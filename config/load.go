@@ -25,9 +25,10 @@ const (
 // cfgSchema lists the keys each table accepts ("" is the top level), in the
 // order they are documented, for unknown-key checks and suggestions.
 var cfgSchema = map[string][]string{
-	"":     {"profile", "region", "refresh_before", "log_level", "control_socket", "imds", "ecs", "profiles"},
-	"imds": {"listen", "tokens", "allow", "hosts", "docker", "max_connections"},
-	"ecs":  {"listen", "token_file", "profiles", "allow", "hosts", "docker", "max_connections"},
+	"":        {"profile", "region", "refresh_before", "log_level", "control_socket", "imds", "ecs", "profiles", "keyring"},
+	"imds":    {"listen", "tokens", "allow", "hosts", "docker", "max_connections"},
+	"ecs":     {"listen", "token_file", "profiles", "allow", "hosts", "docker", "max_connections"},
+	"keyring": {"rotate_after", "auto_rotate"},
 }
 
 // Load reads and validates the config file at path ("" means DefaultPath).
@@ -263,6 +264,10 @@ func Parse(path string, data []byte) (*Config, error) {
 		if v, ok := t["max_connections"]; ok {
 			cfg.ECS.MaxConnections = p.maxConns("ecs.max_connections", v)
 		}
+	}
+
+	if t, ok := p.table(raw, "keyring"); ok {
+		p.rotation(t, &cfg.Rotation)
 	}
 
 	if v, ok := raw["control_socket"]; ok {

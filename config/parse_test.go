@@ -63,6 +63,7 @@ hosts = []
 			MaxConnections: DefaultMaxConnections,
 		},
 		ControlSocket: filepath.Join(home, ".config", "imdsd", "control.sock"),
+		Rotation:      Rotation{RotateAfter: DefaultRotateAfter},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Parse =\n%+v\nwant\n%+v", cfg, want)
@@ -153,7 +154,7 @@ func TestParseErrors(t *testing.T) {
 		{"listen at top", "listen = [\"127.0.0.1:1\"]\n",
 			f + `:1: listen: unknown key; listen belongs in the [imds] or [ecs] table`},
 		{"nothing close", "zzz = 1\n",
-			f + `:1: zzz: unknown key; valid keys at the top level are profile, region, refresh_before, log_level, control_socket, imds, ecs, profiles`},
+			f + `:1: zzz: unknown key; valid keys at the top level are profile, region, refresh_before, log_level, control_socket, imds, ecs, profiles, keyring`},
 		{"listen is a string", "[imds]\nlisten = \"127.0.0.1:1\"\n",
 			f + `:2: imds.listen: must be a list, not a string; write listen = ["127.0.0.1:1"]`},
 		{"listen item number", "[ecs]\nlisten = [\n  \"127.0.0.1:1\",\n  9912,\n]\n",

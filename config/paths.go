@@ -80,6 +80,7 @@ func Default() *Config {
 		Profile:       envProfile(),
 		RefreshBefore: defaultRefreshBefore,
 		LogLevel:      "info",
+		Rotation:      Rotation{RotateAfter: DefaultRotateAfter},
 		IMDS: IMDSConfig{
 			Listen:         []string{defaultIMDSListen},
 			TokensRequired: true,

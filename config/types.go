@@ -32,6 +32,9 @@ type Config struct {
 	IMDS IMDSConfig
 	ECS  ECSConfig
 
+	// Rotation is [keyring] rotate_after and auto_rotate.
+	Rotation Rotation
+
 	// Profiles holds imdsd's own per-profile settings ([profiles.<name>]),
 	// which the AWS files have no key for.
 	Profiles map[string]ProfileOptions
