@@ -60,6 +60,8 @@ type Options struct {
 	mfaBound time.Duration
 	// planHook runs as a plan begins (tests: a reload that hangs).
 	planHook func(ctx context.Context)
+	// auditNow is the audit's clock for which vended credentials expired.
+	auditNow func() time.Time
 	// switchGrace keeps a replaced IMDS role answering this long, so a
 	// client between its listing and its GET does not fail. 0 = 10s.
 	switchGrace time.Duration
@@ -159,6 +161,7 @@ func New(opt Options) (*Daemon, error) {
 	d.gen.Store(&generation{cfg: cfg, brokers: map[string]*broker.Broker{}})
 	d.setLogLevel(cfg)
 	d.audit = audit.New(d.log)
+	d.audit.SetClock(opt.auditNow)
 	d.ec2 = imds.NewEC2(d, imds.EC2Settings{}, imds.Options{Logger: d.log, OnVend: d.audit.Vend("imds")})
 	d.ecs = imds.NewECS(d, imds.ECSSettings{}, imds.Options{Logger: d.log, OnVend: d.audit.Vend("ecs")})
 	d.ec2Guard = imds.NewGuard(imds.Policy{}, d.ec2)

@@ -141,6 +141,7 @@ func (d *Daemon) revokeAtAWS(ctx context.Context, p *config.Profile) (time.Time,
 		}
 		return time.Time{}, fmt.Errorf("profile %s: %w", p.Name, err)
 	}
+	d.audit.Revoked(p.RoleARN, cutoff)
 	d.log.Warn("revoked at AWS every session of the role issued before the cut-off", "profile", p.Name, "role", p.RoleARN, "cutoff", cutoff.UTC().Format(time.RFC3339))
 	// Return once the cut-off has passed (under a second), so whatever is
 	// fetched next, by a renew or an unlock, is issued after it.

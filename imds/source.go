@@ -20,6 +20,9 @@ type Credentials struct {
 	Expires         time.Time
 	// LastUpdated is when the daemon obtained these credentials.
 	LastUpdated time.Time
+	// Issued is when the daemon began the fetch that got them: STS issued
+	// them no earlier (its answer carries no issue time). Zero = unknown.
+	Issued time.Time
 	// AccountID may be empty when it is not known.
 	AccountID string
 	// RoleArn may be empty (GetSessionToken credentials have no role).

@@ -240,12 +240,7 @@ func newSessions() *cobra.Command {
 			if asJSON {
 				return printJSON(cs)
 			}
-			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PROFILE\tVIA\tCONSUMER\tREQUESTS\tLAST\tACCESS KEY")
-			for _, c := range cs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s ago\t%s\n", c.Profile, c.Face, c.Who, c.Requests, time.Since(c.Last).Round(time.Second), c.AccessKeyID)
-			}
-			return tw.Flush()
+			return control.WriteSessions(os.Stdout, cs, time.Now())
 		},
 	}
 	f.add(cmd)

@@ -85,6 +85,9 @@ type Auditor struct {
 
 	procs      *procIndex
 	containers *containers
+
+	horizon horizon          // what a revoke would cut off, per profile
+	now     func() time.Time // the horizon's clock (tests move it)
 }
 
 const (
@@ -94,7 +97,16 @@ const (
 )
 
 func New(log *slog.Logger) *Auditor {
-	return &Auditor{log: log, fresh: make(chan *vendEntry, 1024), wake: make(chan struct{}, 1), flush: auditFlush, idle: auditIdle, procs: &procIndex{}, containers: newContainers()}
+	return &Auditor{log: log, fresh: make(chan *vendEntry, 1024), wake: make(chan struct{}, 1), flush: auditFlush, idle: auditIdle, procs: &procIndex{}, containers: newContainers(), now: time.Now}
+}
+
+// SetClock replaces the clock that decides which vended credentials have
+// expired (nil = time.Now). Call it before the first vend.
+func (a *Auditor) SetClock(now func() time.Time) {
+	if now == nil {
+		now = time.Now
+	}
+	a.now = now
 }
 
 // Dropped counts vends not audited because the queue was full (the
@@ -127,6 +139,8 @@ func (a *Auditor) Vend(face string) imds.VendFunc {
 			}
 			return
 		}
+		// A new consumer, and perhaps a new credential: off the repeat path.
+		a.horizon.note(profile, c)
 		e := &vendEntry{key: k, expires: c.Expires, first: now}
 		if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
 			e.listener = la.String()
@@ -303,6 +317,14 @@ type Consumer struct {
 	First       time.Time `json:"first"`
 	Last        time.Time `json:"last"`
 	AccessKeyID string    `json:"access_key_id"`
+	// ProfileOldestValid is when imdsd began fetching the oldest
+	// credential of the profile it vended (to anyone) that is still valid:
+	// not expired, and not cut off by a revoke imdsd made. STS issued it no
+	// earlier; `imdsd revoke` would cut off it and everything newer. Zero
+	// when none is left.
+	ProfileOldestValid time.Time `json:"profile_oldest_valid,omitzero"`
+	// ProfileValid counts the profile's vended credentials still valid.
+	ProfileValid int `json:"profile_valid"`
 	Identity
 }
 
@@ -342,9 +364,13 @@ func (a *Auditor) Sessions() []Consumer {
 			g.Last, g.AccessKeyID = c.Last, c.AccessKeyID
 		}
 	}
+	oldest := a.horizon.oldest(a.now())
 	out := make([]Consumer, 0, len(order))
 	for _, k := range order {
-		out = append(out, *by[k])
+		c := *by[k]
+		o := oldest[c.Profile]
+		c.ProfileOldestValid, c.ProfileValid = o.Issued, o.Valid
+		out = append(out, c)
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Profile != out[j].Profile {

@@ -232,6 +232,9 @@ func (b *Broker) finish(a *attempt, c *imds.Credentials, err error) time.Time {
 	if c.LastUpdated.IsZero() {
 		c.LastUpdated = now
 	}
+	if c.Issued.IsZero() {
+		c.Issued = a.started // a lower bound on STS's issue time, for the audit
+	}
 	cc := *c
 	b.cur.Store(&cc)
 	if b.failures > 0 {
