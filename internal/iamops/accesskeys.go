@@ -115,7 +115,11 @@ func (e *KeyError) Error() string {
 	}
 	switch code := e.Code(); {
 	case code == "AccessDenied" || code == "AccessDeniedException":
-		return fmt.Sprintf("IAM denied %s: give the user iam:ListAccessKeys, iam:CreateAccessKey and iam:DeleteAccessKey on itself (Resource arn:aws:iam::*:user/${aws:username}), or rotate the key in the IAM console%s", what, detail())
+		console := "rotate the key in the IAM console"
+		if e.KeyID != "" {
+			console = "delete " + e.KeyID + " in the IAM console"
+		}
+		return fmt.Sprintf("IAM denied %s: give the user iam:ListAccessKeys, iam:CreateAccessKey and iam:DeleteAccessKey on itself (Resource arn:aws:iam::*:user/${aws:username}), or %s%s", what, console, detail())
 	case code == "LimitExceeded":
 		return fmt.Sprintf("IAM refused %s: the user already has two access keys, IAM's limit; delete the one imdsd does not store (IAM console, or `aws iam delete-access-key --access-key-id ID`) and run rotate again%s", what, detail())
 	case code == "ValidationError":

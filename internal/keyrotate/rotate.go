@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/smithy-go"
 
 	"github.com/imdsd/imdsd/internal/broker"
 	"github.com/imdsd/imdsd/internal/iamops"
@@ -93,7 +94,7 @@ func Rotate(ctx context.Context, o Options) (Result, error) {
 	o.progress("checking the stored key " + old.AccessKeyID)
 	arn, _, err := broker.CallerIdentity(ctx, o.STS, o.Profile, oldCreds)
 	if err != nil {
-		return res, fmt.Errorf("profile %s: the stored key %s does not work, so it cannot be rotated (rotation needs it to call IAM); nothing was changed: %w", o.Profile, old.AccessKeyID, err)
+		return res, fmt.Errorf("profile %s: the stored key %s does not work (%w), so it cannot be rotated, as rotation calls IAM with it; store a working key with `imdsd keys add %s`; nothing was changed", o.Profile, old.AccessKeyID, awsSays(err), o.Profile)
 	}
 	res.UserARN = arn
 	oldCfg, err := broker.KeysConfig(ctx, o.STS, o.Profile, oldCreds)
@@ -125,7 +126,7 @@ func Rotate(ctx context.Context, o Options) (Result, error) {
 		if ctx.Err() != nil {
 			what = fmt.Sprintf("the wait for the new key %s to work was cut short", nk.ID)
 		}
-		return res, o.discard(ctx, oldCfg, &res, what, err)
+		return res, o.discard(ctx, oldCfg, &res, what, awsSays(err))
 	}
 
 	if err := o.Store.Set(o.Profile, keystore.Keys{AccessKeyID: nk.ID, SecretAccessKey: nk.Secret, Created: res.Created}); err != nil {
@@ -144,6 +145,16 @@ func Rotate(ctx context.Context, o Options) (Result, error) {
 	}
 	res.OldDeleted = true
 	return res, nil
+}
+
+// awsSays is AWS's own answer in err, for errors about keys not in the
+// AWS files (the broker's sentences speak of the credentials file).
+func awsSays(err error) error {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		return fmt.Errorf("AWS answered %s: %s", api.ErrorCode(), api.ErrorMessage())
+	}
+	return err
 }
 
 // roomForOne refuses when the user has no free key slot: IAM allows two

@@ -287,7 +287,7 @@ func TestRotateGivesUpAtTheBound(t *testing.T) {
 func TestRotateDeleteFails(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.sts.SetActionFault("DeleteAccessKey", fakests.Fault{Mode: fakests.Fault500})
+	e.sts.SetActionFault("DeleteAccessKey", fakests.Fault{Mode: fakests.FaultAccessDenied})
 	res, err := Rotate(context.Background(), e.opts)
 	wantIn(t, err, "is stored and works", "the old key "+oldID+" was not deleted and still works",
 		"aws iam delete-access-key --access-key-id "+oldID)
@@ -322,4 +322,11 @@ func TestRotateStoreFailsAndNoKey(t *testing.T) {
 	o.Profile = "other"
 	_, err = Rotate(context.Background(), o)
 	wantIn(t, err, "profile other has no key in the keyring", "imdsd keys add other")
+
+	e.store.keys[profile] = keystore.Keys{AccessKeyID: "AKIAFAKEROTATEGONE01", SecretAccessKey: oldSecret}
+	_, err = Rotate(context.Background(), e.opts)
+	wantIn(t, err, "the stored key AKIAFAKEROTATEGONE01 does not work (AWS answered InvalidClientTokenId", "imdsd keys add "+profile, "nothing was changed")
+	if n := e.sts.CallCount("CreateAccessKey"); n != 1 {
+		t.Errorf("CreateAccessKey called %d times, want only the first rotation's", n)
+	}
 }
