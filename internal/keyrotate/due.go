@@ -1,6 +1,7 @@
 package keyrotate
 
 import (
+	"context"
 	"fmt"
 	"time"
 )
@@ -51,4 +52,21 @@ func plural(n int, unit string) string {
 		return "1 " + unit
 	}
 	return fmt.Sprintf("%d %ss", n, unit)
+}
+
+// RotateIfDue rotates the profile's stored key when it is at least
+// rotateAfter old (auto_rotate), and does nothing otherwise: no AWS call.
+// rotated says whether a rotation was attempted; the Result and error are
+// Rotate's.
+func RotateIfDue(ctx context.Context, o Options, rotateAfter time.Duration) (res Result, rotated bool, err error) {
+	o.defaults()
+	k, err := o.Store.Get(o.Profile)
+	if err != nil {
+		return Result{Profile: o.Profile}, false, fmt.Errorf("profile %s: reading its key from the keyring failed, so its age is unknown: %w", o.Profile, err)
+	}
+	if !Due(k.Created, rotateAfter, o.Now()) {
+		return Result{Profile: o.Profile, OldKeyID: k.AccessKeyID, Stored: k.AccessKeyID}, false, nil
+	}
+	res, err = Rotate(ctx, o)
+	return res, true, err
 }

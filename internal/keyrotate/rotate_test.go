@@ -330,3 +330,24 @@ func TestRotateStoreFailsAndNoKey(t *testing.T) {
 		t.Errorf("CreateAccessKey called %d times, want only the first rotation's", n)
 	}
 }
+
+// auto_rotate: a young key is left alone without a call to AWS; a key
+// past rotate_after is rotated.
+func TestRotateIfDue(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t) // the stored key is 100 days old
+	res, rotated, err := RotateIfDue(context.Background(), e.opts, 120*24*time.Hour)
+	if err != nil || rotated || res.Stored != oldID {
+		t.Fatalf("a 100-day key with rotate_after 120 days: rotated %v, %+v, %v", rotated, res, err)
+	}
+	if n := e.sts.CallCount(""); n != 0 {
+		t.Errorf("%d calls to AWS for a key not due", n)
+	}
+	res, rotated, err = RotateIfDue(context.Background(), e.opts, 90*24*time.Hour)
+	if err != nil || !rotated || !res.OldDeleted {
+		t.Fatalf("a 100-day key with rotate_after 90 days: rotated %v, %+v, %v", rotated, res, err)
+	}
+	if k := e.stored(t); k.AccessKeyID != res.NewKeyID || !k.Created.Equal(e.clock.Now()) {
+		t.Errorf("stored %s created %v, want the new key %s created now", k.AccessKeyID, k.Created, res.NewKeyID)
+	}
+}
