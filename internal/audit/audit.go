@@ -140,7 +140,7 @@ func (a *Auditor) Vend(face string) imds.VendFunc {
 			return
 		}
 		// A new consumer, and perhaps a new credential: off the repeat path.
-		a.horizon.note(profile, c)
+		a.horizon.note(profile, c, now)
 		e := &vendEntry{key: k, expires: c.Expires, first: now}
 		if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
 			e.listener = la.String()

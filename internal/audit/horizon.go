@@ -26,8 +26,10 @@ type horizon struct {
 	cutoffs map[string]time.Time // by role ARN: the latest revocation imdsd applied
 }
 
-// note records a vended credential, unless a revocation already cut it off.
-func (h *horizon) note(profile string, c imds.Credentials) {
+// note records a credential vended at now, unless a revocation already
+// cut it off, and forgets the expired ones, so a daemon nobody asks for
+// sessions holds no more than the credentials still valid.
+func (h *horizon) note(profile string, c imds.Credentials, now time.Time) {
 	if c.Issued.IsZero() {
 		return // not from a broker: no issue time to reason about
 	}
@@ -35,6 +37,11 @@ func (h *horizon) note(profile string, c imds.Credentials) {
 	defer h.mu.Unlock()
 	if _, ok := h.creds[c.AccessKeyID]; ok {
 		return
+	}
+	for id, v := range h.creds {
+		if !v.expires.After(now) {
+			delete(h.creds, id)
+		}
 	}
 	if cut, ok := h.cutoffs[c.RoleArn]; ok && c.RoleArn != "" && c.Issued.Before(cut) {
 		return

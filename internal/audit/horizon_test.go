@@ -17,11 +17,11 @@ func TestHorizon(t *testing.T) {
 		return imds.Credentials{AccessKeyID: id, RoleArn: role, Issued: t0.Add(issued), Expires: t0.Add(issued + life)}
 	}
 	var a Auditor // only its horizon is used
-	a.horizon.note("dev", cred("ASIAA", dev, 0, time.Hour))
-	a.horizon.note("dev", cred("ASIAB", dev, 5*time.Minute, time.Hour))
-	a.horizon.note("dev", cred("ASIAB", dev, 5*time.Minute, time.Hour)) // a second consumer of B
-	a.horizon.note("ops", cred("ASIAO", ops, time.Minute, 2*time.Hour))
-	a.horizon.note("dev", imds.Credentials{AccessKeyID: "ASIANOISSUE", Expires: t0.Add(time.Hour)})
+	a.horizon.note("dev", cred("ASIAA", dev, 0, time.Hour), t0)
+	a.horizon.note("dev", cred("ASIAB", dev, 5*time.Minute, time.Hour), t0.Add(5*time.Minute))
+	a.horizon.note("dev", cred("ASIAB", dev, 5*time.Minute, time.Hour), t0.Add(6*time.Minute)) // a second consumer of B
+	a.horizon.note("ops", cred("ASIAO", ops, time.Minute, 2*time.Hour), t0.Add(6*time.Minute))
+	a.horizon.note("dev", imds.Credentials{AccessKeyID: "ASIANOISSUE", Expires: t0.Add(time.Hour)}, t0.Add(6*time.Minute))
 
 	type want struct {
 		id    string
@@ -48,8 +48,17 @@ func TestHorizon(t *testing.T) {
 	a.Revoked(dev, t0.Add(10*time.Minute))
 	check(time.Hour, map[string]want{"ops": {"ASIAO", 1}})
 	// Vended after the revocation but issued before its cut-off: dead at AWS.
-	a.horizon.note("dev", cred("ASIALATE", dev, 9*time.Minute, time.Hour))
-	a.horizon.note("dev", cred("ASIAC", dev, 11*time.Minute, time.Hour))
+	a.horizon.note("dev", cred("ASIALATE", dev, 9*time.Minute, time.Hour), t0.Add(time.Hour))
+	a.horizon.note("dev", cred("ASIAC", dev, 11*time.Minute, time.Hour), t0.Add(time.Hour))
 	check(time.Hour, map[string]want{"dev": {"ASIAC", 1}, "ops": {"ASIAO", 1}})
-	check(3*time.Hour, map[string]want{})
+
+	// A vend forgets what has expired, even if nobody asks for sessions.
+	a.horizon.note("qa", cred("ASIAQ", "", 3*time.Hour, time.Hour), t0.Add(3*time.Hour))
+	a.horizon.mu.Lock()
+	held := len(a.horizon.creds)
+	a.horizon.mu.Unlock()
+	if held != 1 {
+		t.Errorf("%d credentials held after the others expired, want 1", held)
+	}
+	check(5*time.Hour, map[string]want{})
 }
