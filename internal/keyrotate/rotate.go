@@ -139,6 +139,12 @@ func Rotate(ctx context.Context, o Options) (Result, error) {
 	if err == nil {
 		err = iamops.DeleteAccessKey(ctx, newCfg, old.AccessKeyID)
 	}
+	if propagating(err) {
+		// STS accepts the new key but IAM does not yet (each service
+		// learns of a new key in its own time): the old key may delete
+		// itself.
+		err = iamops.DeleteAccessKey(ctx, oldCfg, old.AccessKeyID)
+	}
 	if err != nil {
 		return res, fmt.Errorf("profile %s: the new key %s is stored and works, but the old key %s was not deleted and still works: delete it with `aws iam delete-access-key --access-key-id %s` (or in the IAM console) once nothing else uses it: %w",
 			o.Profile, nk.ID, old.AccessKeyID, old.AccessKeyID, err)

@@ -303,6 +303,33 @@ func TestRotateDeleteFails(t *testing.T) {
 	}
 }
 
+// IAM does not accept the new key yet when it is to delete the old one,
+// though STS does: the old key deletes itself.
+func TestRotateDeletesWithTheOldKeyWhileIAMLearnsTheNew(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.sts.SetActionFault("DeleteAccessKey", fakests.Fault{Mode: fakests.FaultInvalidToken, Count: 1})
+	res, err := Rotate(context.Background(), e.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.OldDeleted {
+		t.Fatalf("result %+v", res)
+	}
+	var signers []string
+	for _, c := range e.sts.Calls() {
+		if c.Action == "DeleteAccessKey" {
+			signers = append(signers, c.AccessKeyID)
+		}
+	}
+	if len(signers) != 2 || signers[0] != res.NewKeyID || signers[1] != oldID {
+		t.Errorf("DeleteAccessKey signed by %v, want the new key then the old", signers)
+	}
+	if _, code := e.works(t, oldID, oldSecret); code != "InvalidClientTokenId" {
+		t.Errorf("the old key after rotation: %q, want InvalidClientTokenId", code)
+	}
+}
+
 // The keyring refuses the new key: it is deleted at IAM, the old one
 // stays stored; and a profile without a stored key is told how to add one.
 func TestRotateStoreFailsAndNoKey(t *testing.T) {

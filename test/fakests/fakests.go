@@ -42,6 +42,10 @@ const (
 	FaultAccessDenied
 	// FaultExpiredToken answers 403 ExpiredToken.
 	FaultExpiredToken
+	// FaultInvalidToken answers 403 InvalidClientTokenId, as a service
+	// answers a key it does not know (yet: IAM propagates new keys to each
+	// service in its own time).
+	FaultInvalidToken
 )
 
 func (m FaultMode) String() string {
@@ -60,6 +64,8 @@ func (m FaultMode) String() string {
 		return "accessdenied"
 	case FaultExpiredToken:
 		return "expiredtoken"
+	case FaultInvalidToken:
+		return "invalidtoken"
 	}
 	return fmt.Sprintf("FaultMode(%d)", int(m))
 }

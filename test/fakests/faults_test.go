@@ -21,6 +21,7 @@ func TestFaultModes(t *testing.T) {
 		{FaultThrottle, "Throttling", 400},
 		{FaultAccessDenied, "AccessDenied", 403},
 		{FaultExpiredToken, "ExpiredToken", 403},
+		{FaultInvalidToken, "InvalidClientTokenId", 403},
 	}
 	for _, tc := range cases {
 		t.Run(tc.mode.String(), func(t *testing.T) {

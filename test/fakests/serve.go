@@ -54,6 +54,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case FaultExpiredToken:
 			status = writeError(w, reqID, ns, errExpiredToken())
 			return
+		case FaultInvalidToken:
+			status = writeError(w, reqID, ns, errInvalidToken())
+			return
 		case FaultHang:
 			s.wait(r.Context(), -1)
 			// Abort rather than return: returning would send an empty 200.

@@ -129,7 +129,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&cfg.lifetime, "lifetime", 0, "force issued credentials to expire after this `duration` (0 = honour DurationSeconds)")
 	fs.StringVar(&cfg.urlFile, "url-file", "", "write the base URL to this `file`")
 	fs.StringVar(&cfg.portFile, "port-file", "", "write the port number to this `file`")
-	fs.StringVar(&faultS, "fault", "", "inject a fault: none|500|throttle|hang|down|accessdenied|expiredtoken")
+	fs.StringVar(&faultS, "fault", "", "inject a fault: none|500|throttle|hang|down|accessdenied|expiredtoken|invalidtoken")
 	fs.DurationVar(&cfg.fault.Delay, "fault-delay", 0, "added latency per call")
 	fs.IntVar(&cfg.fault.Count, "fault-count", 0, "apply the fault to only the first N calls (0 = all)")
 	fs.BoolVar(&cfg.quietCalls, "quiet", false, "do not log calls")
@@ -236,7 +236,7 @@ func parseFaultMode(s string) (fakests.FaultMode, error) {
 	if s == "" {
 		return fakests.FaultNone, nil
 	}
-	for m := fakests.FaultNone; m <= fakests.FaultExpiredToken; m++ {
+	for m := fakests.FaultNone; m <= fakests.FaultInvalidToken; m++ {
 		if strings.EqualFold(s, m.String()) {
 			return m, nil
 		}
