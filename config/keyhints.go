@@ -18,7 +18,7 @@ func (p *cfgParser) checkUnknown(keys []toml.Key) {
 		switch {
 		case len(k) == 0:
 			continue
-		case k[0] == "imds" || k[0] == "ecs":
+		case k[0] == "imds" || k[0] == "ecs" || k[0] == "keyring":
 			if len(k) >= 2 && !slices.Contains(cfgSchema[k[0]], k[1]) {
 				unknown = k[:2]
 			}

@@ -25,9 +25,11 @@ const (
 // cfgSchema lists the keys each table accepts ("" is the top level), in the
 // order they are documented, for unknown-key checks and suggestions.
 var cfgSchema = map[string][]string{
-	"":     {"profile", "region", "refresh_before", "log_level", "control_socket", "imds", "ecs", "profiles"},
+	"":     {"profile", "region", "refresh_before", "log_level", "control_socket", "imds", "ecs", "profiles", "keyring"},
 	"imds": {"listen", "tokens", "allow", "hosts", "docker", "max_connections"},
 	"ecs":  {"listen", "token_file", "profiles", "allow", "hosts", "docker", "max_connections"},
+	// rotate_after and auto_rotate join these with key rotation.
+	"keyring": {"backend", "file_dir"},
 }
 
 // Load reads and validates the config file at path ("" means DefaultPath).
@@ -277,6 +279,9 @@ func Parse(path string, data []byte) (*Config, error) {
 	}
 	if v, ok := raw["profiles"]; ok {
 		cfg.Profiles = p.profileTables(v)
+	}
+	if t, ok := p.table(raw, "keyring"); ok {
+		p.keyring(t, &cfg.Keyring)
 	}
 
 	p.checkListenConflicts(cfg)

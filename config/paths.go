@@ -93,6 +93,7 @@ func Default() *Config {
 			MaxConnections: DefaultMaxConnections,
 		},
 		ControlSocket: DefaultControlSocket(),
+		Keyring:       Keyring{Backend: DefaultKeyringBackend(), FileDir: defaultKeyringDir()},
 	}
 }
 

@@ -31,6 +31,8 @@ type Config struct {
 
 	IMDS IMDSConfig
 	ECS  ECSConfig
+	// Keyring says where `imdsd keys` keeps long-term keys.
+	Keyring Keyring
 
 	// Profiles holds imdsd's own per-profile settings ([profiles.<name>]),
 	// which the AWS files have no key for.

@@ -29,7 +29,7 @@ var layers = map[string][]string{
 	"internal/clientenv": {"config"},
 	"internal/iamops":    {},
 	"internal/ssologin":  {"config"},
-	"internal/keystore":  {},
+	"internal/keystore":  {"config"},
 }
 
 // stsUser is the one package of the program that may call STS, iamUser
@@ -37,6 +37,8 @@ var layers = map[string][]string{
 const (
 	stsUser = "internal/broker"
 	iamUser = "internal/iamops"
+	// keyringUser is the one package that opens the OS keyring.
+	keyringUser = "internal/keystore"
 )
 
 type listed struct {
@@ -91,6 +93,9 @@ func TestImportLayering(t *testing.T) {
 			}
 			if imp == "github.com/aws/aws-sdk-go-v2/service/iam" && name != iamUser {
 				t.Errorf("%s imports service/iam: only %s calls IAM", name, iamUser)
+			}
+			if strings.HasPrefix(imp, "github.com/99designs/keyring") && name != keyringUser {
+				t.Errorf("%s imports %s: only %s opens the keyring", name, imp, keyringUser)
 			}
 		}
 	}
