@@ -17,7 +17,7 @@ const module = "github.com/imdsd/imdsd/"
 // uses never pulls in the daemon.
 var layers = map[string][]string{
 	"cmd/imdsd":          {"config", "daemon", "internal/clientenv", "internal/control", "internal/relay", "internal/service", "internal/ssologin"},
-	"daemon":             {"config", "imds", "internal/audit", "internal/broker", "internal/control", "internal/hostnet", "internal/iamops"},
+	"daemon":             {"config", "imds", "internal/audit", "internal/broker", "internal/control", "internal/hostnet", "internal/iamops", "internal/keystore"},
 	"imds":               {},
 	"config":             {},
 	"internal/broker":    {"config", "imds"},

@@ -169,8 +169,18 @@ func (c *Client) Revoke(ctx context.Context, profile string) (RevokeResult, erro
 
 // Unlock serves again.
 func (c *Client) Unlock(ctx context.Context) (Status, error) {
+	return c.UnlockWith(ctx, "")
+}
+
+// UnlockWith serves again and gives the daemon the file keyring's
+// passphrase ("" = none).
+func (c *Client) UnlockWith(ctx context.Context, passphrase string) (Status, error) {
 	var s Status
-	return s, c.do(ctx, http.MethodPost, "/v1/unlock", nil, &s)
+	var in any
+	if passphrase != "" {
+		in = map[string]string{"passphrase": passphrase}
+	}
+	return s, c.do(ctx, http.MethodPost, "/v1/unlock", in, &s)
 }
 
 // Use switches (and persists) the profile IMDS serves.

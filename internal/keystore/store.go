@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"slices"
 	"strings"
 
@@ -26,6 +28,7 @@ const itemPrefix = "imdsd-profile."
 type Store struct {
 	ring    keyring.Keyring
 	backend string
+	dir     string // the file backend's directory
 }
 
 // Open opens the keyring cfg names. passphrase is asked (at most once) for
@@ -66,7 +69,7 @@ func Open(cfg config.Keyring, passphrase func(prompt string) (string, error)) (*
 		}
 		return nil, fmt.Errorf("keyring backend %q cannot be opened here (%v); set [keyring] backend in imdsd's config to one available here: %s", cfg.Backend, err, strings.Join(avail, ", "))
 	}
-	return &Store{ring: ring, backend: cfg.Backend}, nil
+	return &Store{ring: ring, backend: cfg.Backend, dir: cfg.FileDir}, nil
 }
 
 // Backend names the backend in use.
@@ -118,6 +121,13 @@ func (s *Store) Remove(profile string) error {
 // Profiles names the profiles with keys stored, without reading a secret
 // (the file backend lists them without its passphrase).
 func (s *Store) Profiles() ([]string, error) {
+	if s.backend == "file" {
+		// The library makes the directory when it lists it; a daemon
+		// that merely looks makes nothing.
+		if _, err := os.Stat(s.dir); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+	}
 	keys, err := s.ring.Keys()
 	if err != nil {
 		return nil, fmt.Errorf("listing the %s keyring: %w", s.backend, err)
