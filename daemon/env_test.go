@@ -130,6 +130,7 @@ func startEnv(t *testing.T, o envOptions) *testEnv {
 		AWSFiles:   &config.AWSFiles{Config: []string{e.awsCfg}, Credentials: []string{e.awsCreds}},
 		NoWatch:    !o.watch,
 		Debounce:   50 * time.Millisecond,
+		StateDir:   filepath.Join(e.dir, "state"),
 	}
 	opt.HTTPClient = loopbackOnlyHTTP
 	opt.broker = broker.Options{BackoffBase: 50 * time.Millisecond, BackoffCap: 200 * time.Millisecond}
@@ -226,7 +227,10 @@ listen = ["127.0.0.1:0"]
 listen = ["127.0.0.1:0"]
 token_file = %q
 %s
-`, e.socket(), top, filepath.Join(e.dir, "imdsd", "ecs-token"), ecs)
+[keyring]
+backend = "file"
+file_dir = %q
+`, e.socket(), top, filepath.Join(e.dir, "imdsd", "ecs-token"), ecs, filepath.Join(e.dir, "keyring"))
 	writeAtomic(e.t, e.cfgPath, toml)
 }
 

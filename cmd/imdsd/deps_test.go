@@ -16,7 +16,7 @@ const module = "github.com/imdsd/imdsd/"
 // and config import none of imdsd's packages; the control client the CLI
 // uses never pulls in the daemon.
 var layers = map[string][]string{
-	"cmd/imdsd":          {"config", "daemon", "internal/clientenv", "internal/control", "internal/relay", "internal/service", "internal/ssologin"},
+	"cmd/imdsd":          {"config", "daemon", "internal/clientenv", "internal/control", "internal/keyops", "internal/relay", "internal/service", "internal/ssologin"},
 	"daemon":             {"config", "imds", "internal/audit", "internal/broker", "internal/control", "internal/hostnet", "internal/iamops", "internal/keystore"},
 	"imds":               {},
 	"config":             {},
@@ -30,6 +30,7 @@ var layers = map[string][]string{
 	"internal/iamops":    {},
 	"internal/ssologin":  {"config"},
 	"internal/keystore":  {"config"},
+	"internal/keyops":    {"config", "internal/broker", "internal/keystore"},
 }
 
 // stsUser is the one package of the program that may call STS, iamUser
