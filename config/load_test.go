@@ -65,6 +65,7 @@ func TestDefault(t *testing.T) {
 		IMDS:          IMDSConfig{Listen: []string{"127.0.0.1:9911"}, TokensRequired: true, Docker: true, MaxConnections: 512},
 		ECS:           ECSConfig{Listen: []string{"127.0.0.1:9912"}, TokenFile: filepath.Join(home, ".config", "imdsd", "ecs-token"), Docker: true, MaxConnections: 512},
 		ControlSocket: filepath.Join(home, ".config", "imdsd", "control.sock"),
+		Keyring:       Keyring{Backend: DefaultKeyringBackend(), FileDir: filepath.Join(home, ".config", "imdsd", "keyring")},
 	}
 	if got := Default(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Default() = %+v\nwant %+v", got, want)

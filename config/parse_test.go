@@ -32,6 +32,9 @@ token_file = "~/.config/imdsd/ecs-token"
 profiles = ["ops", "prod"]
 allow = []
 hosts = []
+[keyring]
+backend = "file"
+file_dir = "~/keys"
 `
 	cfg, err := Parse("/etc/imdsd.toml", []byte(src))
 	if err != nil {
@@ -62,6 +65,7 @@ hosts = []
 			Docker:         true,
 			MaxConnections: DefaultMaxConnections,
 		},
+		Keyring:       Keyring{Backend: "file", FileDir: filepath.Join(home, "keys")},
 		ControlSocket: filepath.Join(home, ".config", "imdsd", "control.sock"),
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -153,7 +157,7 @@ func TestParseErrors(t *testing.T) {
 		{"listen at top", "listen = [\"127.0.0.1:1\"]\n",
 			f + `:1: listen: unknown key; listen belongs in the [imds] or [ecs] table`},
 		{"nothing close", "zzz = 1\n",
-			f + `:1: zzz: unknown key; valid keys at the top level are profile, region, refresh_before, log_level, control_socket, imds, ecs, profiles`},
+			f + `:1: zzz: unknown key; valid keys at the top level are profile, region, refresh_before, log_level, control_socket, imds, ecs, profiles, keyring`},
 		{"listen is a string", "[imds]\nlisten = \"127.0.0.1:1\"\n",
 			f + `:2: imds.listen: must be a list, not a string; write listen = ["127.0.0.1:1"]`},
 		{"listen item number", "[ecs]\nlisten = [\n  \"127.0.0.1:1\",\n  9912,\n]\n",

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -58,6 +59,7 @@ type testEnv struct {
 
 type envOptions struct {
 	awsConfig string // extra AWS config text after the base profiles
+	awsCreds  string // the credentials file; "" = baseAWSCreds
 	imdsdTOML string // extra top-level TOML lines
 	ecsTOML   string // extra [ecs] lines
 	demo      bool
@@ -120,7 +122,7 @@ func startEnv(t *testing.T, o envOptions) *testEnv {
 	must(t, os.MkdirAll(filepath.Dir(e.awsCfg), 0o700))
 	must(t, os.MkdirAll(filepath.Dir(e.cfgPath), 0o700))
 	must(t, os.WriteFile(e.awsCfg, []byte(e.awsText(baseAWSConfig+o.awsConfig)), 0o600))
-	must(t, os.WriteFile(e.awsCreds, []byte(baseAWSCreds), 0o600))
+	must(t, os.WriteFile(e.awsCreds, []byte(cmp.Or(o.awsCreds, baseAWSCreds)), 0o600))
 	e.writeConfig(o.imdsdTOML, o.ecsTOML)
 
 	opt := Options{
