@@ -44,6 +44,15 @@ func DefaultStateDir() string {
 	return filepath.Join(home, ".local", "state", "imdsd")
 }
 
+// KeyringInUse says whether an overlay of keyring profiles exists in dir:
+// `imdsd keys` writes it as it stores keys, so a daemon whose user never
+// stored one does not open an OS keyring (which may ask the desktop to
+// unlock it) at every reload.
+func KeyringInUse(dir string) bool {
+	_, err := os.Lstat(filepath.Join(dir, overlayName))
+	return err == nil
+}
+
 // KeyringOverlay is the text of the overlay config file: one section per
 // keyring profile saying only that its credentials come from elsewhere.
 // It holds no secret.

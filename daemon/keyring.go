@@ -76,6 +76,11 @@ type keyringPlan struct {
 // keys in the files go on being served.
 func (d *Daemon) planKeyring(cfg *config.Config) *keyringPlan {
 	kp := &keyringPlan{files: d.files, keys: map[string]keystore.Keys{}, errs: map[string]error{}}
+	if cfg.Keyring.Backend != "file" && !config.KeyringInUse(d.stateDir) {
+		// Listing the file backend is a directory read; the desktop's
+		// keyrings are opened only once `imdsd keys` stored something.
+		return kp
+	}
 	pass := d.keyring.get()
 	store, err := d.openKeyring(cfg, pass)
 	var names []string
@@ -83,11 +88,13 @@ func (d *Daemon) planKeyring(cfg *config.Config) *keyringPlan {
 		names, err = store.Profiles()
 	}
 	if err != nil {
+		// The overlay stays as `imdsd keys` left it, so the next reload
+		// looks again.
 		kp.warning = "keyring: " + err.Error()
-		store = nil
+		return kp
 	}
 	kp.store = store
-	kp.file = store != nil && store.Backend() == "file" && len(names) > 0
+	kp.file = store.Backend() == "file" && len(names) > 0
 	files, err := config.WithKeyringOverlay(d.files, d.stateDir, names)
 	if err != nil {
 		kp.warning = "keyring: " + err.Error()

@@ -62,6 +62,7 @@ mfa_process = "echo 123456"`,
 		Passphrase: func(string, bool) (string, error) { return keyringPass, nil },
 		Files:      config.AWSFiles{Config: []string{e.awsCfg}, Credentials: []string{e.awsCreds}},
 		HTTPClient: loopbackOnlyHTTP,
+		StateDir:   filepath.Join(e.dir, "state"),
 	}
 	added, err := keyops.Import(ctx, o, "base")
 	if err != nil {
@@ -217,5 +218,43 @@ func checkKeyringServed(t *testing.T, e *testEnv) {
 	}
 	if st.KeyringLocked {
 		t.Error("status says the keyring is locked while it serves")
+	}
+}
+
+// A daemon whose user never stored a key does not open a desktop keyring
+// (which might ask to unlock it) at every reload: the kwallet backend,
+// absent here, would otherwise show up as a warning.
+func TestUnusedKeyringIsNotOpened(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, envOptions{keyringBackend: "kwallet"})
+	ctx := context.Background()
+	must(t, e.d.Reload(ctx))
+	st, err := e.client().Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range st.Warnings {
+		if strings.Contains(w, "keyring") {
+			t.Fatalf("the unused keyring was opened: %s", w)
+		}
+	}
+	if _, err := e.ec2Creds(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Once `imdsd keys` has noted keyring profiles, the daemon looks, and
+	// says when the keyring cannot be opened.
+	if _, err := config.WithKeyringOverlay(config.AWSFiles{}, filepath.Join(e.dir, "state"), []string{"base"}); err != nil {
+		t.Fatal(err)
+	}
+	must(t, e.d.Reload(ctx))
+	st, _ = e.client().Status(ctx)
+	if !strings.Contains(strings.Join(st.Warnings, "\n"), `keyring backend "kwallet" cannot be opened here`) {
+		t.Fatalf("warnings = %q; want the kwallet keyring named", st.Warnings)
+	}
+	if _, err := e.ec2Creds(ctx); err != nil {
+		t.Fatalf("profiles with keys in the files stopped with the keyring unavailable: %v", err)
+	}
+	if !config.KeyringInUse(filepath.Join(e.dir, "state")) {
+		t.Fatal("a keyring that could not be opened made the daemon forget it is in use")
 	}
 }

@@ -29,6 +29,24 @@ type Options struct {
 	Files      config.AWSFiles
 	HTTPClient aws.HTTPClient
 	Now        func() time.Time
+	// StateDir is the daemon's (config.DefaultStateDir() when ""): the
+	// overlay naming the keyring's profiles is kept current there.
+	StateDir string
+}
+
+// noteProfiles rewrites the overlay naming the keyring's profiles, which
+// tells the daemon the keyring is in use (config.KeyringInUse).
+func (o Options) noteProfiles(store *keystore.Store) error {
+	names, err := store.Profiles()
+	if err != nil {
+		return err
+	}
+	dir := o.StateDir
+	if dir == "" {
+		dir = config.DefaultStateDir()
+	}
+	_, err = config.WithKeyringOverlay(config.AWSFiles{}, dir, names)
+	return err
 }
 
 // open opens the keyring, asking for the passphrase only when an item is
@@ -86,6 +104,9 @@ func Add(ctx context.Context, o Options, profile, accessKeyID, secret string) (A
 	}
 	if err := store.Set(profile, keystore.Keys{AccessKeyID: keys.AccessKeyID, SecretAccessKey: keys.SecretAccessKey, Created: now().UTC()}); err != nil {
 		return Added{}, err
+	}
+	if err := o.noteProfiles(store); err != nil {
+		return Added{}, fmt.Errorf("the key is stored, but the daemon's list of keyring profiles could not be written: %w", err)
 	}
 	return Added{Profile: profile, AccessKeyID: keys.AccessKeyID, ARN: arn, Account: account}, nil
 }
@@ -147,7 +168,10 @@ func Remove(o Options, profile string) error {
 	if err != nil {
 		return err
 	}
-	return store.Remove(profile)
+	if err := store.Remove(profile); err != nil {
+		return err
+	}
+	return o.noteProfiles(store)
 }
 
 // FilesWithKeyring are the AWS files plus the keyring overlay, so that
