@@ -318,12 +318,12 @@ func (d *Daemon) commit(p *plan) {
 	}
 	if d.locked.Load() {
 		// Locked (and not by a lock older than an unlock's plan): serve
-		// nothing it built.: serve nothing it built.
+		// nothing it built, and hold none of the keyring's keys.
 		for _, b := range p.fresh {
 			b.Stop()
 		}
 		p.fresh, p.started = nil, nil
-		next.brokers = map[string]*broker.Broker{}
+		next.brokers, next.keyringKeys = map[string]*broker.Broker{}, nil
 	}
 	for _, b := range prev.brokers {
 		b.SetRefreshBefore(cfg.RefreshBefore)
