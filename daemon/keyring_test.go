@@ -11,7 +11,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/imdsd/imdsd/config"
+	"github.com/imdsd/imdsd/internal/iamops"
 	"github.com/imdsd/imdsd/internal/keyops"
+	"github.com/imdsd/imdsd/internal/keystore"
 	"github.com/imdsd/imdsd/test/fakests"
 )
 
@@ -257,4 +259,35 @@ func TestUnusedKeyringIsNotOpened(t *testing.T) {
 	if !config.KeyringInUse(filepath.Join(e.dir, "state")) {
 		t.Fatal("a keyring that could not be opened made the daemon forget it is in use")
 	}
+}
+
+// `imdsd revoke` of a role whose source's key is in the keyring calls IAM
+// with that key (the SDK's loader alone would try the overlay's marker).
+func TestRevokeWithKeyringSource(t *testing.T) {
+	e := revokeEnv(t, envOptions{}, "iam:PutRolePolicy")
+	ctx := context.Background()
+	s, err := keystore.Open(config.Keyring{Backend: "file", FileDir: filepath.Join(e.dir, "keyring")}, func(string) (string, error) { return keyringPass, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, s.Set("base", keystore.Keys{AccessKeyID: baseKeyID, SecretAccessKey: baseKey}))
+	must(t, os.WriteFile(e.awsCreds, nil, 0o600))
+	if _, err := e.client().UnlockWith(ctx, keyringPass); err != nil {
+		t.Fatal(err)
+	}
+	old, err := e.ec2Creds(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if iss, _ := e.sts.Issued(old.AccessKeyID); iss.SourceAccessKeyID != baseKeyID {
+		t.Fatalf("dev served %+v, want it assumed with the keyring's %s", iss, baseKeyID)
+	}
+	res, err := e.client().Revoke(ctx, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.sts.RolePolicy(devRole, iamops.RevokePolicyName); !ok || res.AccessKeyID == old.AccessKeyID {
+		t.Fatalf("revoke answered %+v; the role has the policy: %v", res, ok)
+	}
+	wantDenied(t, "credentials served before the revoke", e.keyInfo(ctx, old))
 }
