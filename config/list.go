@@ -94,7 +94,10 @@ func DescribeProfiles(ctx context.Context, files AWSFiles, cfg *Config) ([]Profi
 			pi.Error = err.Error()
 		default:
 			pi.Kind, pi.Role, pi.MFA, pi.Region = kindOf(ctx, files, n), p.RoleARN, p.MFASerial, p.Region
-			if len(p.SourceChain) > 1 {
+			switch {
+			case p.Keyring == n:
+				pi.Kind, pi.Source = "keys", "keyring"
+			case len(p.SourceChain) > 1:
 				pi.Source = p.SourceChain[1]
 			}
 		}

@@ -28,7 +28,7 @@ var cfgSchema = map[string][]string{
 	"":        {"profile", "region", "refresh_before", "log_level", "control_socket", "imds", "ecs", "profiles", "keyring"},
 	"imds":    {"listen", "tokens", "allow", "hosts", "docker", "max_connections"},
 	"ecs":     {"listen", "token_file", "profiles", "allow", "hosts", "docker", "max_connections"},
-	"keyring": {"rotate_after", "auto_rotate"},
+	"keyring": {"backend", "file_dir", "rotate_after", "auto_rotate"},
 }
 
 // Load reads and validates the config file at path ("" means DefaultPath).
@@ -266,10 +266,6 @@ func Parse(path string, data []byte) (*Config, error) {
 		}
 	}
 
-	if t, ok := p.table(raw, "keyring"); ok {
-		p.rotation(t, &cfg.Rotation)
-	}
-
 	if v, ok := raw["control_socket"]; ok {
 		if s, ok := p.str("control_socket", v, `"~/.config/imdsd/control.sock"`); ok {
 			f := ExpandHome(s)
@@ -282,6 +278,10 @@ func Parse(path string, data []byte) (*Config, error) {
 	}
 	if v, ok := raw["profiles"]; ok {
 		cfg.Profiles = p.profileTables(v)
+	}
+	if t, ok := p.table(raw, "keyring"); ok {
+		p.keyring(t, &cfg.Keyring)
+		p.rotation(t, &cfg.Rotation)
 	}
 
 	p.checkListenConflicts(cfg)

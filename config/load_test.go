@@ -66,6 +66,7 @@ func TestDefault(t *testing.T) {
 		ECS:           ECSConfig{Listen: []string{"127.0.0.1:9912"}, TokenFile: filepath.Join(home, ".config", "imdsd", "ecs-token"), Docker: true, MaxConnections: 512},
 		ControlSocket: filepath.Join(home, ".config", "imdsd", "control.sock"),
 		Rotation:      Rotation{RotateAfter: 90 * 24 * time.Hour},
+		Keyring:       Keyring{Backend: DefaultKeyringBackend(), FileDir: filepath.Join(home, ".config", "imdsd", "keyring")},
 	}
 	if got := Default(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Default() = %+v\nwant %+v", got, want)

@@ -32,6 +32,9 @@ token_file = "~/.config/imdsd/ecs-token"
 profiles = ["ops", "prod"]
 allow = []
 hosts = []
+[keyring]
+backend = "file"
+file_dir = "~/keys"
 `
 	cfg, err := Parse("/etc/imdsd.toml", []byte(src))
 	if err != nil {
@@ -62,6 +65,7 @@ hosts = []
 			Docker:         true,
 			MaxConnections: DefaultMaxConnections,
 		},
+		Keyring:       Keyring{Backend: "file", FileDir: filepath.Join(home, "keys")},
 		ControlSocket: filepath.Join(home, ".config", "imdsd", "control.sock"),
 		Rotation:      Rotation{RotateAfter: DefaultRotateAfter},
 	}

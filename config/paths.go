@@ -94,6 +94,7 @@ func Default() *Config {
 			MaxConnections: DefaultMaxConnections,
 		},
 		ControlSocket: DefaultControlSocket(),
+		Keyring:       Keyring{Backend: DefaultKeyringBackend(), FileDir: defaultKeyringDir()},
 	}
 }
 

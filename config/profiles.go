@@ -122,6 +122,18 @@ type Profile struct {
 	// SSOProfile is the profile of the chain with the SSO settings: the
 	// one to sign in for (imdsd login --profile).
 	SSOProfile string
+	// Keyring names the profile at the root of the source chain when its
+	// keys are in imdsd's keyring (the profile itself, or the end of a
+	// role's source_profile chain); "" when they are not. The SDK sees it
+	// through the keyring overlay (KeyringOverlay), and the broker builds
+	// the chain from Hops and the keyring's keys itself.
+	Keyring string
+	// KeyringShadows: the keyring profile also has plaintext keys in the
+	// files, which the keyring's keys override (status warns).
+	KeyringShadows bool
+	// Hops are the chain's role links, outermost first (a role whose
+	// source_profile is a role adds two).
+	Hops []RoleHop
 	// Fingerprint hashes every effective setting, including the source
 	// chain and the source keys, so a reload can tell an unchanged profile
 	// (keep its cached credentials) from a changed one (fetch anew).
@@ -224,6 +236,16 @@ func (p *Profile) fill(files AWSFiles, sc *awsconfig.SharedConfig) *ProfileError
 		}
 		seen[c] = true
 		p.SourceChain = append(p.SourceChain, c.Profile)
+		if c.Source == nil && c.CredentialProcess == KeyringProcess {
+			p.Keyring, p.KeyringShadows = c.Profile, c.Credentials.HasKeys()
+		}
+		if c.RoleARN != "" {
+			h := RoleHop{Profile: c.Profile, RoleARN: c.RoleARN, ExternalID: c.ExternalID, RoleSessionName: c.RoleSessionName, MFASerial: c.MFASerial}
+			if c.RoleDurationSeconds != nil {
+				h.Duration = *c.RoleDurationSeconds
+			}
+			p.Hops = append(p.Hops, h)
+		}
 		if c.Credentials.AccessKeyID != "" {
 			p.SourceKeyID = c.Credentials.AccessKeyID
 		}
@@ -259,7 +281,7 @@ func (p *Profile) fill(files AWSFiles, sc *awsconfig.SharedConfig) *ProfileError
 	switch {
 	case sc.RoleARN != "":
 		p.Kind = KindAssumeRole
-	case sc.Credentials.HasKeys():
+	case p.Keyring != "", sc.Credentials.HasKeys():
 		p.Kind = KindSessionToken
 	case sc.CredentialProcess != "", sc.WebIdentityTokenFile != "", sc.CredentialSource != "", hasSSO(sc), sc.LoginSession != "":
 		p.Kind = KindProvider

@@ -31,6 +31,8 @@ type Config struct {
 
 	IMDS IMDSConfig
 	ECS  ECSConfig
+	// Keyring says where `imdsd keys` keeps long-term keys.
+	Keyring Keyring
 
 	// Rotation is [keyring] rotate_after and auto_rotate.
 	Rotation Rotation

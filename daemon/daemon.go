@@ -7,6 +7,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -53,6 +54,12 @@ type Options struct {
 	// dead network filesystem); 0 = 15s. The last good generation keeps
 	// serving when it runs out.
 	ReloadTimeout time.Duration
+	// StateDir holds files the daemon makes for itself (the keyring
+	// overlay); "" = config.DefaultStateDir().
+	StateDir string
+	// KeyringPassphrase opens the file keyring; "" =
+	// $IMDSD_KEYRING_PASSPHRASE, else none until `imdsd unlock`.
+	KeyringPassphrase string
 
 	// tuning for tests in this package.
 	broker broker.Options
@@ -79,6 +86,8 @@ type Daemon struct {
 	ecsGuard *imds.Guard
 
 	mfa         *broker.MFAStore
+	keyring     keyringHold
+	stateDir    string
 	audit       *audit.Auditor
 	sessionName string
 	instanceID  string
@@ -149,6 +158,8 @@ func New(opt Options) (*Daemon, error) {
 		listeners: map[string]*listener{}, retiring: map[string]*time.Timer{}, leases: map[string]int{},
 		mfa: broker.NewMFAStore(), sessionName: broker.DefaultSessionName(), instanceID: instanceID(), started: time.Now(),
 	}
+	d.stateDir = cmp.Or(opt.StateDir, config.DefaultStateDir())
+	d.keyring.set(cmp.Or(opt.KeyringPassphrase, takePassphraseEnv()))
 	if opt.AWSFiles != nil {
 		d.files = *opt.AWSFiles
 	} else {
@@ -158,7 +169,7 @@ func New(opt Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.gen.Store(&generation{cfg: cfg, brokers: map[string]*broker.Broker{}})
+	d.gen.Store(&generation{cfg: cfg, brokers: map[string]*broker.Broker{}, files: d.files})
 	d.setLogLevel(cfg)
 	d.audit = audit.New(d.log)
 	d.audit.SetClock(opt.auditNow)
@@ -176,8 +187,12 @@ func (d *Daemon) Credentials(ctx context.Context, profile string, now time.Time)
 	if d.locked.Load() {
 		return imds.Credentials{}, &imds.UnavailableError{Profile: profile, Message: "imdsd is locked: every credential was dropped from memory; run `imdsd unlock` to serve again"}
 	}
-	b := d.gen.Load().brokers[profile]
+	g := d.gen.Load()
+	b := g.brokers[profile]
 	if b == nil {
+		if kr, ok := g.keyring[profile]; ok && kr.err != "" {
+			return imds.Credentials{}, &imds.UnavailableError{Profile: profile, Message: "profile " + profile + ": " + kr.err}
+		}
 		return imds.Credentials{}, imds.ErrUnknownProfile
 	}
 	return b.Credentials(ctx, now)

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -45,24 +46,30 @@ type testEnv struct {
 	dir      string
 	awsCfg   string
 	awsCreds string
-	cfgPath  string
-	d        *Daemon
-	cancel   context.CancelFunc
-	done     chan error
-	logs     *syncBuffer
-	hc       *http.Client // the test's clients of this daemon
-	imdsURL  string
-	ecsURL   string
-	token    string
+	// keyringBackend is written into [keyring] by writeConfig.
+	keyringBackend string
+	cfgPath        string
+	d              *Daemon
+	cancel         context.CancelFunc
+	done           chan error
+	logs           *syncBuffer
+	hc             *http.Client // the test's clients of this daemon
+	imdsURL        string
+	ecsURL         string
+	token          string
 }
 
 type envOptions struct {
 	awsConfig string // extra AWS config text after the base profiles
-	imdsdTOML string // extra top-level TOML lines
-	ecsTOML   string // extra [ecs] lines
-	demo      bool
-	watch     bool
-	tune      func(*Options)
+	awsCreds  string // the credentials file; "" = baseAWSCreds
+	// keyringBackend is [keyring] backend; "" = the file backend in the
+	// test's directory.
+	keyringBackend string
+	imdsdTOML      string // extra top-level TOML lines
+	ecsTOML        string // extra [ecs] lines
+	demo           bool
+	watch          bool
+	tune           func(*Options)
 	// awsConfigFn adds AWS config text that needs the fake STS's URL.
 	awsConfigFn func(stsURL string) string
 	// wrap runs after New and before Run, to reach into the daemon.
@@ -120,7 +127,8 @@ func startEnv(t *testing.T, o envOptions) *testEnv {
 	must(t, os.MkdirAll(filepath.Dir(e.awsCfg), 0o700))
 	must(t, os.MkdirAll(filepath.Dir(e.cfgPath), 0o700))
 	must(t, os.WriteFile(e.awsCfg, []byte(e.awsText(baseAWSConfig+o.awsConfig)), 0o600))
-	must(t, os.WriteFile(e.awsCreds, []byte(baseAWSCreds), 0o600))
+	must(t, os.WriteFile(e.awsCreds, []byte(cmp.Or(o.awsCreds, baseAWSCreds)), 0o600))
+	e.keyringBackend = cmp.Or(o.keyringBackend, "file")
 	e.writeConfig(o.imdsdTOML, o.ecsTOML)
 
 	opt := Options{
@@ -130,6 +138,7 @@ func startEnv(t *testing.T, o envOptions) *testEnv {
 		AWSFiles:   &config.AWSFiles{Config: []string{e.awsCfg}, Credentials: []string{e.awsCreds}},
 		NoWatch:    !o.watch,
 		Debounce:   50 * time.Millisecond,
+		StateDir:   filepath.Join(e.dir, "state"),
 	}
 	opt.HTTPClient = loopbackOnlyHTTP
 	opt.broker = broker.Options{BackoffBase: 50 * time.Millisecond, BackoffCap: 200 * time.Millisecond}
@@ -226,7 +235,10 @@ listen = ["127.0.0.1:0"]
 listen = ["127.0.0.1:0"]
 token_file = %q
 %s
-`, e.socket(), top, filepath.Join(e.dir, "imdsd", "ecs-token"), ecs)
+[keyring]
+backend = %q
+file_dir = %q
+`, e.socket(), top, filepath.Join(e.dir, "imdsd", "ecs-token"), ecs, e.keyringBackend, filepath.Join(e.dir, "keyring"))
 	writeAtomic(e.t, e.cfgPath, toml)
 }
 

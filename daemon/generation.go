@@ -8,9 +8,12 @@ import (
 	"slices"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/imdsd/imdsd/config"
 	"github.com/imdsd/imdsd/imds"
 	"github.com/imdsd/imdsd/internal/broker"
+	"github.com/imdsd/imdsd/internal/keystore"
 )
 
 // A generation is one config in force: never changed once stored in
@@ -35,6 +38,26 @@ type generation struct {
 	// leased: profiles served at ECS /role/<name> for `imdsd exec`
 	// commands while they run, besides what the config serves.
 	leased []string
+	// files are the AWS files the profiles were resolved from: the
+	// user's, plus the keyring overlay when the keyring holds profiles.
+	files config.AWSFiles
+	// keyring: per served profile whose chain starts in the keyring, its
+	// key's id and age, or why it is not served.
+	keyring map[string]keyringProfile
+	// keyringKeys are the keyring keys the brokers were built with, per
+	// keyring profile (revoke needs them too); dropped by lock.
+	keyringKeys map[string]*aws.Credentials
+	// keyringFile: the keyring is the file backend and holds profiles, so
+	// they are served only while the daemon holds its passphrase.
+	keyringFile bool
+}
+
+// keyringProfile is what status shows of a keyring profile.
+type keyringProfile struct {
+	root    string // the keyring profile
+	keyID   string
+	created time.Time
+	err     string // why it is not served; "" when it is
 }
 
 // with returns a copy of g changed by f (maps are shared unless f
@@ -109,7 +132,8 @@ func (d *Daemon) makePlan(ctx context.Context, cfg *config.Config, prev *generat
 	if d.opt.planHook != nil {
 		d.opt.planHook(ctx)
 	}
-	p := &plan{initial: initial, gen: &generation{cfg: cfg, profiles: map[string]*config.Profile{}, vanished: map[string]bool{}}}
+	p := &plan{initial: initial, gen: &generation{cfg: cfg, profiles: map[string]*config.Profile{}, vanished: map[string]bool{},
+		files: d.files, keyring: map[string]keyringProfile{}, keyringKeys: map[string]*aws.Credentials{}}}
 	for _, n := range leased {
 		if !slices.Contains(servedProfiles(cfg), n) {
 			p.gen.leased = append(p.gen.leased, n)
@@ -118,16 +142,25 @@ func (d *Daemon) makePlan(ctx context.Context, cfg *config.Config, prev *generat
 	names := p.gen.served()
 	next := p.gen
 
+	// 0. The keyring: which profiles it holds (no secret read yet), and
+	// the overlay that lets the SDK's loader resolve chains rooted there.
+	var kp *keyringPlan
+	if !d.opt.Demo {
+		kp = d.planKeyring(cfg)
+		next.files = kp.files
+		next.keyringFile = kp.file
+	}
+
 	// 1. Resolve profiles (files only, no network). The files are hashed
 	// around resolution and provider building: an edit landing in between
 	// would mean the providers were built from unvalidated text.
-	stamp, err := config.StampFiles(d.files)
+	stamp, err := config.StampFiles(next.files)
 	if err != nil {
 		return nil, err
 	}
 	if !d.opt.Demo {
 		for _, n := range names {
-			rp, err := config.ResolveProfile(ctx, d.files, n)
+			rp, err := config.ResolveProfile(ctx, next.files, n)
 			var nf *config.ProfileNotFoundError
 			switch {
 			case errors.As(err, &nf) && !initial && prev.profiles[n] != nil && !prev.vanished[n]:
@@ -157,6 +190,29 @@ func (d *Daemon) makePlan(ctx context.Context, cfg *config.Config, prev *generat
 		if slices.Contains(next.missing, n) || (d.locked.Load() && !unlock) {
 			continue
 		}
+		var keys *aws.Credentials
+		if rp := next.profiles[n]; rp != nil && rp.Keyring != "" {
+			if next.vanished[n] {
+				// Kept from the previous generation, key and all.
+				keys = prev.keyringKeys[rp.Keyring]
+				next.keyring[n] = prev.keyring[n]
+			} else {
+				// Keys are read only to build brokers: never while locked.
+				k, err := kp.keysFor(rp.Keyring)
+				kr := keyringProfile{root: rp.Keyring, keyID: k.AccessKeyID, created: k.Created}
+				if err != nil {
+					kr.err = err.Error()
+					if errors.Is(err, keystore.ErrNoPassphrase) {
+						kr.err = keyringLockedMessage
+					}
+					next.keyring[n] = kr
+					continue
+				}
+				next.keyring[n] = kr
+				keys = withKeyringKeys(rp, k)
+			}
+			next.keyringKeys[rp.Keyring] = keys
+		}
 		if ob, ok := old[n]; ok && d.sameProfile(prev, next, n) {
 			next.brokers[n] = ob
 			continue
@@ -166,7 +222,7 @@ func (d *Daemon) makePlan(ctx context.Context, cfg *config.Config, prev *generat
 		} else {
 			p.addedP = append(p.addedP, n)
 		}
-		b, err := d.newBroker(ctx, n, next.profiles[n], cfg, stamp)
+		b, err := d.newBroker(ctx, n, next.profiles[n], cfg, next.files, keys, stamp)
 		if err != nil {
 			return nil, err
 		}
@@ -179,12 +235,13 @@ func (d *Daemon) makePlan(ctx context.Context, cfg *config.Config, prev *generat
 		}
 	}
 	if !d.opt.Demo {
-		if now, err := config.StampFiles(d.files); err != nil {
+		if now, err := config.StampFiles(next.files); err != nil {
 			return nil, err
 		} else if now != stamp {
 			return nil, errFilesChanged
 		}
 		p.gen.warnings = config.AWSFileWarnings(d.files, names...)
+		p.gen.warnings = append(p.gen.warnings, keyringWarnings(kp, next)...)
 	}
 
 	// 3. The ECS token.
@@ -261,12 +318,12 @@ func (d *Daemon) commit(p *plan) {
 	}
 	if d.locked.Load() {
 		// Locked (and not by a lock older than an unlock's plan): serve
-		// nothing it built.: serve nothing it built.
+		// nothing it built, and hold none of the keyring's keys.
 		for _, b := range p.fresh {
 			b.Stop()
 		}
 		p.fresh, p.started = nil, nil
-		next.brokers = map[string]*broker.Broker{}
+		next.brokers, next.keyringKeys = map[string]*broker.Broker{}, nil
 	}
 	for _, b := range prev.brokers {
 		b.SetRefreshBefore(cfg.RefreshBefore)
@@ -356,13 +413,13 @@ func (d *Daemon) sameProfile(prev, next *generation, name string) bool {
 	return op != nil && np != nil && op.Fingerprint == np.Fingerprint
 }
 
-func (d *Daemon) newBroker(ctx context.Context, name string, p *config.Profile, cfg *config.Config, stamp [32]byte) (*broker.Broker, error) {
+func (d *Daemon) newBroker(ctx context.Context, name string, p *config.Profile, cfg *config.Config, files config.AWSFiles, keys *aws.Credentials, stamp [32]byte) (*broker.Broker, error) {
 	bo := d.opt.broker
 	bo.RefreshBefore = cfg.RefreshBefore
 	if d.opt.Demo {
 		return broker.NewDemo(name, bo, d.log), nil
 	}
-	return broker.NewSTS(ctx, p, broker.STSOptions{Files: d.files, SessionName: d.sessionName, HTTPClient: d.opt.HTTPClient, Opts: cfg.ProfileOptions(name), MFA: d.mfa, Stamp: stamp}, bo, d.log)
+	return broker.NewSTS(ctx, p, broker.STSOptions{Files: files, SessionName: d.sessionName, HTTPClient: d.opt.HTTPClient, Opts: cfg.ProfileOptions(name), MFA: d.mfa, Stamp: stamp, Keys: keys}, bo, d.log)
 }
 
 // served lists what g serves: the config's profiles, then those leased

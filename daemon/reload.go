@@ -159,7 +159,10 @@ func (d *Daemon) Lock() {
 	d.locked.Store(true)
 	d.lockEpoch++
 	g := d.gen.Load()
-	next := g.with(func(n *generation) { n.brokers, n.also = map[string]*broker.Broker{}, nil })
+	next := g.with(func(n *generation) {
+		n.brokers, n.also, n.keyringKeys = map[string]*broker.Broker{}, nil, nil
+	})
+	d.keyring.set("") // the file keyring's passphrase goes too
 	d.gen.Store(next)
 	for n, t := range d.retiring {
 		t.Stop()
@@ -176,7 +179,19 @@ func (d *Daemon) Lock() {
 
 // Unlock serves again: every profile fetches anew (MFA profiles need a new
 // code). Clients keep getting "locked" until the new brokers are in place.
-func (d *Daemon) Unlock(ctx context.Context) error {
+// A passphrase opens the file keyring: it is checked against the keyring
+// first, and a wrong one leaves everything locked as it was.
+func (d *Daemon) Unlock(ctx context.Context, passphrase string) error {
+	if passphrase != "" {
+		if err := d.checkPassphrase(d.gen.Load().cfg, passphrase); err != nil {
+			return err
+		}
+		d.keyring.set(passphrase)
+		if !d.locked.Load() {
+			// Only the keyring's profiles waited: a reload serves them.
+			return d.Reload(ctx)
+		}
+	}
 	if !d.locked.Load() {
 		return nil
 	}

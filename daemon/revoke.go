@@ -129,7 +129,8 @@ func (d *Daemon) revokable(g *generation, profile string) (*config.Profile, erro
 // credentials issued earlier in this very second.
 func (d *Daemon) revokeAtAWS(ctx context.Context, p *config.Profile) (time.Time, error) {
 	cutoff := time.Now().Truncate(time.Second).Add(time.Second)
-	so := broker.STSOptions{Files: d.files, SessionName: d.sessionName, HTTPClient: d.opt.HTTPClient, Opts: d.gen.Load().cfg.ProfileOptions(p.Name)}
+	g := d.gen.Load()
+	so := broker.STSOptions{Files: g.files, SessionName: d.sessionName, HTTPClient: d.opt.HTTPClient, Opts: g.cfg.ProfileOptions(p.Name), Keys: g.keyringKeys[p.Keyring]}
 	cfg, err := broker.SourceConfig(ctx, p, so)
 	if err != nil {
 		return time.Time{}, err

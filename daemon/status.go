@@ -29,6 +29,7 @@ func (d *Daemon) Status() control.Status {
 		PID: os.Getpid(), Started: d.started, Demo: d.opt.Demo, Locked: d.locked.Load(),
 		ConfigFile: g.cfg.DisplayPath(), AWSFiles: d.files.All(),
 		IMDSProfile: g.cfg.Profile, AuditDropped: d.audit.Dropped(), Warnings: g.warnings,
+		KeyringBackend: g.cfg.Keyring.Backend, KeyringLocked: g.keyringFile && d.keyring.get() == "",
 	}
 	for _, n := range g.served() {
 		ps := control.ProfileStatus{Name: n, ServedAt: servedAt(g, n)}
@@ -45,6 +46,12 @@ func (d *Daemon) Status() control.Status {
 			bs := b.State()
 			ps.AccessKeyID, ps.Expires, ps.LastRefresh, ps.NextRefresh = bs.AccessKeyID, bs.Expires, bs.LastRefresh, bs.NextRefresh
 			ps.LastError, ps.NeedsMFA, ps.MFAExpires, ps.Requests = bs.LastError, bs.NeedsMFA, bs.MFAExpires, bs.Requests
+		}
+		if kr, ok := g.keyring[n]; ok {
+			ps.Keyring, ps.KeyringKeyID, ps.KeyringCreated = kr.root, kr.keyID, kr.created
+			if kr.err != "" && ps.LastError == "" {
+				ps.LastError = kr.err
+			}
 		}
 		switch {
 		case slices.Contains(g.missing, n):

@@ -28,7 +28,7 @@ func (d *Daemon) Use(ctx context.Context, profile string) error {
 		path = abs
 	}
 	if !d.opt.Demo {
-		if _, err := config.ResolveProfile(ctx, d.files, profile); err != nil {
+		if _, err := config.ResolveProfile(ctx, d.gen.Load().files, profile); err != nil {
 			return err
 		}
 	}

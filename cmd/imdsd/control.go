@@ -165,8 +165,6 @@ func simpleCmd(use, short, done string, call func(context.Context, *control.Clie
 }
 
 var (
-	newUnlock = simpleCmd("unlock", "Serve again after lock (profiles fetch new credentials)", "unlocked",
-		func(ctx context.Context, c *control.Client) error { _, err := c.Unlock(ctx); return err })
 	newReload = simpleCmd("reload", "Re-read the config and AWS files now (as SIGHUP does)", "reloaded",
 		func(ctx context.Context, c *control.Client) error { _, err := c.Reload(ctx); return err })
 )

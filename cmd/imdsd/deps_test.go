@@ -16,8 +16,8 @@ const module = "github.com/imdsd/imdsd/"
 // and config import none of imdsd's packages; the control client the CLI
 // uses never pulls in the daemon.
 var layers = map[string][]string{
-	"cmd/imdsd":          {"config", "daemon", "internal/clientenv", "internal/control", "internal/relay", "internal/service", "internal/ssologin"},
-	"daemon":             {"config", "imds", "internal/audit", "internal/broker", "internal/control", "internal/hostnet", "internal/iamops"},
+	"cmd/imdsd":          {"config", "daemon", "internal/clientenv", "internal/control", "internal/keyops", "internal/relay", "internal/service", "internal/ssologin"},
+	"daemon":             {"config", "imds", "internal/audit", "internal/broker", "internal/control", "internal/hostnet", "internal/iamops", "internal/keystore"},
 	"imds":               {},
 	"config":             {},
 	"internal/broker":    {"config", "imds"},
@@ -29,7 +29,8 @@ var layers = map[string][]string{
 	"internal/clientenv": {"config"},
 	"internal/iamops":    {},
 	"internal/ssologin":  {"config"},
-	"internal/keystore":  {},
+	"internal/keystore":  {"config"},
+	"internal/keyops":    {"config", "internal/broker", "internal/keystore"},
 	"internal/keyrotate": {"internal/broker", "internal/iamops", "internal/keystore"},
 }
 
@@ -38,6 +39,8 @@ var layers = map[string][]string{
 const (
 	stsUser = "internal/broker"
 	iamUser = "internal/iamops"
+	// keyringUser is the one package that opens the OS keyring.
+	keyringUser = "internal/keystore"
 )
 
 type listed struct {
@@ -92,6 +95,9 @@ func TestImportLayering(t *testing.T) {
 			}
 			if imp == "github.com/aws/aws-sdk-go-v2/service/iam" && name != iamUser {
 				t.Errorf("%s imports service/iam: only %s calls IAM", name, iamUser)
+			}
+			if strings.HasPrefix(imp, "github.com/99designs/keyring") && name != keyringUser {
+				t.Errorf("%s imports %s: only %s opens the keyring", name, imp, keyringUser)
 			}
 		}
 	}

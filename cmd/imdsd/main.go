@@ -43,7 +43,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(
 		newServe(),
 		newStatus(), newUse(), newMFA(), newLock(), newUnlock(), newRevoke(), newCreds(), newSessions(), newReload(), newRefresh(),
-		newProfiles(), newExec(), newEnv(), newRelay(), newLogin(), newSSO(),
+		newProfiles(), newKeys(), newExec(), newEnv(), newRelay(), newLogin(), newSSO(),
 		newServiceCmd(),
 		newVersion(),
 	)

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imdsd/imdsd/config"
+	"github.com/imdsd/imdsd/internal/keyops"
 )
 
 func newProfiles() *cobra.Command {
@@ -23,7 +24,7 @@ func newProfiles() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ps, err := config.DescribeProfiles(cmd.Context(), config.DefaultAWSFiles(), cfg)
+			ps, err := config.DescribeProfiles(cmd.Context(), keyops.FilesWithKeyring(cfg.Keyring, config.DefaultAWSFiles()), cfg)
 			if err != nil {
 				return err
 			}

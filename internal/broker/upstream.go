@@ -37,6 +37,10 @@ type STSOptions struct {
 	MFA         *MFAStore
 	// Stamp is the hash of the AWS files as validated (config.StampFiles).
 	Stamp [32]byte
+	// Keys are the keyring's keys of the profile's chain root when it is
+	// a keyring profile (config.Profile.Keyring); nil otherwise or while
+	// the keyring is locked.
+	Keys *aws.Credentials
 }
 
 // upstream turns one validated profile into temporary credentials.
@@ -82,6 +86,13 @@ func NewSTS(ctx context.Context, p *config.Profile, so STSOptions, bo Options, l
 func newUpstream(ctx context.Context, p *config.Profile, o STSOptions) (*upstream, error) {
 	u := &upstream{p: p, o: o}
 	load := func(ctx context.Context, profile string) (aws.Config, error) {
+		if p.Keyring != "" {
+			var hops []config.RoleHop
+			if profile == p.Name {
+				hops = p.Hops
+			}
+			return keyringConfig(ctx, o, p, profile, hops, u.assumeRoleOptions)
+		}
 		return loadConfig(ctx, o, profile, u.assumeRoleOptions)
 	}
 	src := ""
@@ -121,21 +132,24 @@ func newUpstream(ctx context.Context, p *config.Profile, o STSOptions) (*upstrea
 }
 
 // loadConfig builds a profile's provider chain with the SDK's loader.
-func loadConfig(ctx context.Context, o STSOptions, profile string, aro func(*stscreds.AssumeRoleOptions)) (aws.Config, error) {
+func loadConfig(ctx context.Context, o STSOptions, profile string, aro func(*stscreds.AssumeRoleOptions), extra ...func(*awsconfig.LoadOptions) error) (aws.Config, error) {
 	// The SDK opens the files itself: check them first (regular
 	// files of ours, within the size cap), so a FIFO cannot hang it.
 	if err := config.CheckAWSFiles(o.Files); err != nil {
 		return aws.Config{}, err
 	}
-	return awsconfig.LoadDefaultConfig(ctx,
+	opts := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithSharedConfigProfile(profile),
 		awsconfig.WithSharedConfigFiles(o.Files.Config),
 		awsconfig.WithSharedCredentialsFiles(o.Files.Credentials),
 		awsconfig.WithDefaultRegion("us-east-1"),
 		awsconfig.WithHTTPClient(o.HTTPClient),
 		awsconfig.WithRetryMaxAttempts(2),
-		awsconfig.WithAssumeRoleCredentialOptions(aro),
-	)
+	}
+	if aro != nil {
+		opts = append(opts, awsconfig.WithAssumeRoleCredentialOptions(aro))
+	}
+	return awsconfig.LoadDefaultConfig(ctx, append(opts, extra...)...)
 }
 
 // SourceConfig is the SDK config of a role profile's source credentials:
@@ -150,11 +164,18 @@ func SourceConfig(ctx context.Context, p *config.Profile, o STSOptions) (aws.Con
 	if len(p.SourceChain) < 2 {
 		return aws.Config{}, fmt.Errorf("profile %s takes its source credentials from credential_source, which imdsd cannot use to call IAM; give it a source_profile, or revoke from the IAM console (Roles > Revoke active sessions)", p.Name)
 	}
-	cfg, err := loadConfig(ctx, o, p.SourceChain[1], func(ao *stscreds.AssumeRoleOptions) {
+	aro := func(ao *stscreds.AssumeRoleOptions) {
 		if ao.RoleSessionName == "" {
 			ao.RoleSessionName = o.SessionName
 		}
-	})
+	}
+	var cfg aws.Config
+	var err error
+	if p.Keyring != "" {
+		cfg, err = keyringConfig(ctx, o, p, p.SourceChain[1], p.Hops[1:], aro)
+	} else {
+		cfg, err = loadConfig(ctx, o, p.SourceChain[1], aro)
+	}
 	if err != nil {
 		return aws.Config{}, &config.ProfileError{Profile: p.SourceChain[1], Msg: err.Error()}
 	}

@@ -106,7 +106,7 @@ func (c *Client) send(ctx context.Context, hc *http.Client, method, path string,
 	resp, err := hc.Do(req)
 	if err != nil {
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-			return nil, fmt.Errorf("imdsd is not running (nothing answers at %s): start it with `imdsd serve`, or `imdsd service start` if it is installed as a service", c.Socket)
+			return nil, &NotRunningError{Socket: c.Socket}
 		}
 		var ue *untrustedServerError
 		if errors.As(err, &ue) {
@@ -169,8 +169,18 @@ func (c *Client) Revoke(ctx context.Context, profile string) (RevokeResult, erro
 
 // Unlock serves again.
 func (c *Client) Unlock(ctx context.Context) (Status, error) {
+	return c.UnlockWith(ctx, "")
+}
+
+// UnlockWith serves again and gives the daemon the file keyring's
+// passphrase ("" = none).
+func (c *Client) UnlockWith(ctx context.Context, passphrase string) (Status, error) {
 	var s Status
-	return s, c.do(ctx, http.MethodPost, "/v1/unlock", nil, &s)
+	var in any
+	if passphrase != "" {
+		in = map[string]string{"passphrase": passphrase}
+	}
+	return s, c.do(ctx, http.MethodPost, "/v1/unlock", in, &s)
 }
 
 // Use switches (and persists) the profile IMDS serves.
@@ -201,6 +211,13 @@ func (c *Client) Sessions(ctx context.Context) ([]audit.Consumer, error) {
 type untrustedServerError struct {
 	path string
 	uid  int
+}
+
+// NotRunningError: nothing answers at the control socket.
+type NotRunningError struct{ Socket string }
+
+func (e *NotRunningError) Error() string {
+	return fmt.Sprintf("imdsd is not running (nothing answers at %s): start it with `imdsd serve`, or `imdsd service start` if it is installed as a service", e.Socket)
 }
 
 func (e *untrustedServerError) Error() string {

@@ -27,7 +27,9 @@ type Backend interface {
 	// LockRevoke locks, then revokes at AWS the sessions of every role
 	// that was served, and reports each outcome.
 	LockRevoke(ctx context.Context) []RevokeResult
-	Unlock(ctx context.Context) error
+	// Unlock serves again; passphrase ("" = none given) opens the file
+	// keyring.
+	Unlock(ctx context.Context, passphrase string) error
 	// Revoke invalidates at AWS every session of a profile's role issued
 	// until now ("" = the IMDS profile) and serves new credentials.
 	Revoke(ctx context.Context, profile string) (RevokeResult, error)
@@ -185,7 +187,13 @@ func Handler(b Backend) http.Handler {
 		writeJSON(w, 200, res)
 	})
 	mux.HandleFunc("POST /v1/unlock", func(w http.ResponseWriter, r *http.Request) {
-		if err := b.Unlock(r.Context()); err != nil {
+		// The body is optional; the passphrase is never logged or echoed.
+		var in struct{ Passphrase string }
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil && !errors.Is(err, io.EOF) {
+			fail(w, 400, errors.New(`body must be empty or {"passphrase": "..."}`))
+			return
+		}
+		if err := b.Unlock(r.Context(), in.Passphrase); err != nil {
 			fail(w, http.StatusUnprocessableEntity, err)
 			return
 		}

@@ -56,6 +56,9 @@ func (s Status) WriteText(w io.Writer, now time.Time) {
 		if line := ssoLine(p, now); line != "" {
 			fmt.Fprintf(w, "\n%s: %s\n", p.Name, line)
 		}
+		if p.Keyring != "" {
+			fmt.Fprintf(w, "\n%s: %s\n", p.Name, keyringLine(p, now))
+		}
 		if !p.MFAExpires.IsZero() {
 			left := p.MFAExpires.Sub(now)
 			if left < mfaWarnBefore {
@@ -78,6 +81,18 @@ func (s Status) WriteText(w io.Writer, now time.Time) {
 	if s.AuditDropped > 0 {
 		fmt.Fprintf(w, "\naudit: %d vends not recorded (queue full)\n", s.AuditDropped)
 	}
+}
+
+// keyringLine names the keyring key behind a profile and its age.
+func keyringLine(p ProfileStatus, now time.Time) string {
+	line := "long-term key in the keyring (profile " + p.Keyring + ")"
+	if p.KeyringKeyID != "" {
+		line += ": " + p.KeyringKeyID
+	}
+	if !p.KeyringCreated.IsZero() {
+		line += fmt.Sprintf(", %d days old", int(now.Sub(p.KeyringCreated).Hours()/24))
+	}
+	return line
 }
 
 // ssoLine says how long the SSO sign-in behind a profile lasts, and when

@@ -26,6 +26,11 @@ type Status struct {
 	AuditDropped int64 `json:"audit_dropped,omitempty"`
 	// Warnings about the AWS files (readable by others, misspelt keys).
 	Warnings []string `json:"warnings,omitempty"`
+	// KeyringBackend is the [keyring] backend in use.
+	KeyringBackend string `json:"keyring_backend,omitempty"`
+	// KeyringLocked: the file keyring has no passphrase, so the profiles
+	// whose keys it holds are not served until `imdsd unlock` gives one.
+	KeyringLocked bool `json:"keyring_locked,omitempty"`
 }
 
 // ProfileStatus is one served profile.
@@ -49,6 +54,12 @@ type ProfileStatus struct {
 	// SSORenews says the SDK can renew it without a new sign-in.
 	SSOExpires time.Time `json:"sso_expires,omitzero"`
 	SSORenews  bool      `json:"sso_renews,omitempty"`
+	// Keyring is the profile whose long-term key in imdsd's keyring the
+	// credentials come from ("" when the key is not in the keyring), with
+	// that key's id and when it was made.
+	Keyring        string    `json:"keyring,omitempty"`
+	KeyringKeyID   string    `json:"keyring_key_id,omitempty"`
+	KeyringCreated time.Time `json:"keyring_key_created,omitzero"`
 }
 
 // ListenerStatus is one bound address and its client policy.
