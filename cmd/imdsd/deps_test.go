@@ -31,7 +31,7 @@ var layers = map[string][]string{
 	"internal/ssologin":          {"config"},
 	"internal/keystore":          {"config", "internal/keystore/busguard"},
 	"internal/keystore/busguard": {},
-	"internal/keyops":            {"config", "internal/broker", "internal/keystore"},
+	"internal/keyops":            {"config", "internal/broker", "internal/keyrotate", "internal/keystore"},
 	"internal/keyrotate":         {"internal/broker", "internal/iamops", "internal/keystore"},
 }
 

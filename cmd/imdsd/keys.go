@@ -41,7 +41,7 @@ func newKeys() *cobra.Command {
 		Use:   "keys",
 		Short: "Keep long-term AWS keys in the OS keyring instead of ~/.aws/credentials",
 	}
-	cmd.AddCommand(newKeysAdd(), newKeysList(), newKeysRemove())
+	cmd.AddCommand(newKeysAdd(), newKeysList(), newKeysRemove(), newKeysRotate())
 	return cmd
 }
 
@@ -153,6 +153,37 @@ func newKeysRemove() *cobra.Command {
 			}
 			fmt.Printf("removed the key of profile %s from the keyring\n", args[0])
 			f.reloadDaemon(cmd.Context())
+			return nil
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
+
+func newKeysRotate() *cobra.Command {
+	var f keysFlags
+	cmd := &cobra.Command{
+		Use:   "rotate PROFILE",
+		Short: "Replace a profile's key in the keyring: create a new one in IAM, wait until it works, store it, delete the old one",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// The wait for IAM is bounded at 2 minutes; the rest is a few calls.
+			ctx, cancel := context.WithTimeout(cmd.Context(), 4*time.Minute)
+			defer cancel()
+			o, _, _, err := f.options()
+			if err != nil {
+				return err
+			}
+			res, err := keyops.Rotate(ctx, o, args[0], func(msg string) { fmt.Fprintln(os.Stderr, msg) })
+			if res.Stored != "" && res.Stored != res.OldKeyID {
+				// The new key is stored even when a later step failed:
+				// the daemon must use it now.
+				defer f.reloadDaemon(context.WithoutCancel(ctx))
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Printf("rotated profile %s: %s replaces %s (deleted in IAM)\n", args[0], res.NewKeyID, res.OldKeyID)
 			return nil
 		},
 	}

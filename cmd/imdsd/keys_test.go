@@ -17,7 +17,8 @@ func TestKeysCommands(t *testing.T) {
 	sts := fakests.New()
 	sts.SetLogf(func(string, ...any) {})
 	sts.AddUser("AKIAKEYSCMDBASE00001", "base-secret-never-printed", "arn:aws:iam::111122223333:user/alice")
-	sts.AddUser("AKIAKEYSCMDTYPED0001", "typed-secret-never-printed", "arn:aws:iam::111122223333:user/bob")
+	sts.AddUserWith("AKIAKEYSCMDTYPED0001", "typed-secret-never-printed", "arn:aws:iam::111122223333:user/bob",
+		fakests.UserOptions{IAMActions: []string{"iam:ListAccessKeys", "iam:CreateAccessKey", "iam:DeleteAccessKey"}})
 	if _, err := sts.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +34,7 @@ func TestKeysCommands(t *testing.T) {
 		}
 	}
 	must(os.WriteFile(cfgFile, []byte("[profile base]\nregion = eu-west-1\n"+services+"\n[profile typed]\n"+services+
-		"\n[services fake]\nsts =\n  endpoint_url = "+sts.URL()+"\n"), 0o600))
+		"\n[services fake]\nsts =\n  endpoint_url = "+sts.URL()+"\niam =\n  endpoint_url = "+sts.URL()+"\n"), 0o600))
 	must(os.WriteFile(credFile, []byte("[base]\naws_access_key_id = AKIAKEYSCMDBASE00001\naws_secret_access_key = base-secret-never-printed\n\n[keep]\nx = 1\n"), 0o600))
 	imdsdCfg := filepath.Join(dir, "imdsd.toml")
 	must(os.WriteFile(imdsdCfg, []byte("profile = \"base\"\ncontrol_socket = \""+filepath.Join(dir, "sock")+"\"\n[keyring]\nbackend = \"file\"\nfile_dir = \""+filepath.Join(dir, "keyring")+"\"\n"), 0o600))
@@ -90,6 +91,18 @@ func TestKeysCommands(t *testing.T) {
 	out, err = run(t, "profiles", "--config", imdsdCfg)
 	if err != nil || !strings.Contains(out, "keyring") {
 		t.Fatalf("profiles does not name the keyring as base's source: %v\n%s", err, out)
+	}
+
+	// Rotation: a new key in IAM and in the keyring, the old one gone.
+	out, err = run(t, "keys", "rotate", "typed", "--config", imdsdCfg)
+	if err != nil || !strings.Contains(out, "replaces AKIAKEYSCMDTYPED0001") {
+		t.Fatalf("keys rotate: %v\n%s", err, out)
+	}
+	if out, _ := run(t, "keys", "list", "--config", imdsdCfg); strings.Contains(out, "AKIAKEYSCMDTYPED0001") || !strings.Contains(out, "typed") {
+		t.Fatalf("keys list after rotate still shows the old key, or lost the profile:\n%s", out)
+	}
+	if _, err := run(t, "keys", "rotate", "nosuch", "--config", imdsdCfg); err == nil || !strings.Contains(err.Error(), "nosuch") {
+		t.Fatalf("rotating a profile with no key: %v", err)
 	}
 
 	if _, err := run(t, "keys", "remove", "base", "--config", imdsdCfg); err != nil {
