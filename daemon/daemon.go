@@ -121,6 +121,11 @@ type Daemon struct {
 	// wg counts every goroutine the daemon starts; Run waits for it.
 	wg sync.WaitGroup
 
+	// keyAges fires auto_rotate's look at key ages (rotate.go); nil
+	// before Run. rotating admits one rotation round at a time.
+	keyAges  *time.Timer
+	rotating atomic.Bool
+
 	bridgeScans atomic.Int64 // for tests: an idle daemon scans nothing
 	ready       chan struct{}
 }
@@ -252,6 +257,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.spawn(func() { d.watchBridges(ctx, 2*time.Second) })
 	close(d.ready)
 	d.spawn(func() { d.releaseStartGarbage(ctx) })
+	d.watchKeyAges(ctx)
 	d.watchSignals(ctx)
 	if !d.opt.NoWatch {
 		if err := d.startWatcher(ctx); err != nil {

@@ -46,8 +46,10 @@ type testEnv struct {
 	dir      string
 	awsCfg   string
 	awsCreds string
-	// keyringBackend is written into [keyring] by writeConfig.
+	// keyringBackend is written into [keyring] by writeConfig, with
+	// keyringTOML after it.
 	keyringBackend string
+	keyringTOML    string
 	cfgPath        string
 	d              *Daemon
 	cancel         context.CancelFunc
@@ -65,6 +67,7 @@ type envOptions struct {
 	// keyringBackend is [keyring] backend; "" = the file backend in the
 	// test's directory.
 	keyringBackend string
+	keyringTOML    string // extra [keyring] lines
 	imdsdTOML      string // extra top-level TOML lines
 	ecsTOML        string // extra [ecs] lines
 	demo           bool
@@ -129,6 +132,7 @@ func startEnv(t *testing.T, o envOptions) *testEnv {
 	must(t, os.WriteFile(e.awsCfg, []byte(e.awsText(baseAWSConfig+o.awsConfig)), 0o600))
 	must(t, os.WriteFile(e.awsCreds, []byte(cmp.Or(o.awsCreds, baseAWSCreds)), 0o600))
 	e.keyringBackend = cmp.Or(o.keyringBackend, "file")
+	e.keyringTOML = o.keyringTOML
 	e.writeConfig(o.imdsdTOML, o.ecsTOML)
 
 	opt := Options{
@@ -238,7 +242,8 @@ token_file = %q
 [keyring]
 backend = %q
 file_dir = %q
-`, e.socket(), top, filepath.Join(e.dir, "imdsd", "ecs-token"), ecs, e.keyringBackend, filepath.Join(e.dir, "keyring"))
+%s
+`, e.socket(), top, filepath.Join(e.dir, "imdsd", "ecs-token"), ecs, e.keyringBackend, filepath.Join(e.dir, "keyring"), e.keyringTOML)
 	writeAtomic(e.t, e.cfgPath, toml)
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/imdsd/imdsd/imds"
 	"github.com/imdsd/imdsd/internal/audit"
 	"github.com/imdsd/imdsd/internal/control"
+	"github.com/imdsd/imdsd/internal/keyrotate"
 )
 
 // The daemon is the control API's Backend (internal/control).
@@ -49,6 +50,9 @@ func (d *Daemon) Status() control.Status {
 		}
 		if kr, ok := g.keyring[n]; ok {
 			ps.Keyring, ps.KeyringKeyID, ps.KeyringCreated = kr.root, kr.keyID, kr.created
+			if keyrotate.Due(kr.created, g.cfg.Rotation.RotateAfter, time.Now()) {
+				ps.KeyringRotate = keyrotate.StatusLine(kr.root, kr.keyID, kr.created, g.cfg.Rotation.RotateAfter, time.Now())
+			}
 			if kr.err != "" && ps.LastError == "" {
 				ps.LastError = kr.err
 			}

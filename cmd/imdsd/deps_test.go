@@ -17,7 +17,7 @@ const module = "github.com/imdsd/imdsd/"
 // uses never pulls in the daemon.
 var layers = map[string][]string{
 	"cmd/imdsd":                  {"config", "daemon", "internal/clientenv", "internal/control", "internal/keyops", "internal/relay", "internal/service", "internal/ssologin"},
-	"daemon":                     {"config", "imds", "internal/audit", "internal/broker", "internal/control", "internal/hostnet", "internal/iamops", "internal/keystore"},
+	"daemon":                     {"config", "imds", "internal/audit", "internal/broker", "internal/control", "internal/hostnet", "internal/iamops", "internal/keyrotate", "internal/keystore"},
 	"imds":                       {},
 	"config":                     {},
 	"internal/broker":            {"config", "imds"},
@@ -32,7 +32,7 @@ var layers = map[string][]string{
 	"internal/keystore":          {"config", "internal/keystore/busguard"},
 	"internal/keystore/busguard": {},
 	"internal/keyops":            {"config", "internal/broker", "internal/keyrotate", "internal/keystore"},
-	"internal/keyrotate":         {"internal/broker", "internal/iamops", "internal/keystore"},
+	"internal/keyrotate":         {"internal/broker", "internal/iamops", "internal/keyrotate", "internal/keystore"},
 }
 
 // stsUser is the one package of the program that may call STS, iamUser

@@ -92,6 +92,9 @@ func keyringLine(p ProfileStatus, now time.Time) string {
 	if !p.KeyringCreated.IsZero() {
 		line += fmt.Sprintf(", %d days old", int(now.Sub(p.KeyringCreated).Hours()/24))
 	}
+	if p.KeyringRotate != "" {
+		line += "\n  warning: " + p.KeyringRotate
+	}
 	return line
 }
 

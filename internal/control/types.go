@@ -60,6 +60,9 @@ type ProfileStatus struct {
 	Keyring        string    `json:"keyring,omitempty"`
 	KeyringKeyID   string    `json:"keyring_key_id,omitempty"`
 	KeyringCreated time.Time `json:"keyring_key_created,omitzero"`
+	// KeyringRotate says the key is past rotate_after and how to rotate
+	// it ("" while it is not due).
+	KeyringRotate string `json:"keyring_rotate,omitempty"`
 }
 
 // ListenerStatus is one bound address and its client policy.
