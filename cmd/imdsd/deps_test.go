@@ -16,20 +16,21 @@ const module = "github.com/imdsd/imdsd/"
 // and config import none of imdsd's packages; the control client the CLI
 // uses never pulls in the daemon.
 var layers = map[string][]string{
-	"cmd/imdsd":          {"config", "daemon", "internal/clientenv", "internal/control", "internal/relay", "internal/service", "internal/ssologin"},
-	"daemon":             {"config", "imds", "internal/audit", "internal/broker", "internal/control", "internal/hostnet", "internal/iamops"},
-	"imds":               {},
-	"config":             {},
-	"internal/broker":    {"config", "imds"},
-	"internal/audit":     {"imds"},
-	"internal/control":   {"config", "imds", "internal/audit"},
-	"internal/hostnet":   {},
-	"internal/service":   {"config", "internal/hostnet"},
-	"internal/relay":     {"config", "imds"},
-	"internal/clientenv": {"config"},
-	"internal/iamops":    {},
-	"internal/ssologin":  {"config"},
-	"internal/keystore":  {},
+	"cmd/imdsd":           {"config", "daemon", "internal/clientenv", "internal/control", "internal/relay", "internal/service", "internal/ssologin"},
+	"daemon":              {"config", "imds", "internal/audit", "internal/broker", "internal/control", "internal/hostnet", "internal/iamops", "internal/ssosession"},
+	"imds":                {},
+	"config":              {},
+	"internal/broker":     {"config", "imds"},
+	"internal/audit":      {"imds"},
+	"internal/control":    {"config", "imds", "internal/audit"},
+	"internal/hostnet":    {},
+	"internal/service":    {"config", "internal/hostnet"},
+	"internal/relay":      {"config", "imds"},
+	"internal/clientenv":  {"config"},
+	"internal/iamops":     {},
+	"internal/ssologin":   {"config"},
+	"internal/ssosession": {"config", "internal/ssologin"},
+	"internal/keystore":   {},
 }
 
 // stsUser is the one package of the program that may call STS, iamUser
