@@ -25,6 +25,7 @@ import (
 	"github.com/imdsd/imdsd/internal/audit"
 	"github.com/imdsd/imdsd/internal/broker"
 	"github.com/imdsd/imdsd/internal/control"
+	"github.com/imdsd/imdsd/internal/ssosession"
 )
 
 // Options configure a Daemon.
@@ -53,6 +54,10 @@ type Options struct {
 	// dead network filesystem); 0 = 15s. The last good generation keeps
 	// serving when it runs out.
 	ReloadTimeout time.Duration
+
+	// Notify tells the user when an SSO sign-in is needed (a desktop
+	// notification); nil: the log line only.
+	Notify ssosession.Notifier
 
 	// tuning for tests in this package.
 	broker broker.Options
@@ -289,6 +294,9 @@ func (d *Daemon) shutdown() {
 	}
 	for _, b := range g.brokers {
 		wg.Go(b.Stop)
+	}
+	for _, m := range g.sso {
+		wg.Go(m.Stop)
 	}
 	wg.Wait()
 	d.wg.Wait()

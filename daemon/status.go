@@ -29,6 +29,7 @@ func (d *Daemon) Status() control.Status {
 		PID: os.Getpid(), Started: d.started, Demo: d.opt.Demo, Locked: d.locked.Load(),
 		ConfigFile: g.cfg.DisplayPath(), AWSFiles: d.files.All(),
 		IMDSProfile: g.cfg.Profile, AuditDropped: d.audit.Dropped(), Warnings: g.warnings,
+		SSOSessions: g.ssoStatus(),
 	}
 	for _, n := range g.served() {
 		ps := control.ProfileStatus{Name: n, ServedAt: servedAt(g, n)}

@@ -37,6 +37,12 @@ type STSOptions struct {
 	MFA         *MFAStore
 	// Stamp is the hash of the AWS files as validated (config.StampFiles).
 	Stamp [32]byte
+	// SSOGate, for a profile whose chain signs in to IAM Identity Center,
+	// is asked before each fetch (the daemon's SSO session manager): an
+	// error fails the fetch with no call, so a sign-in that ended costs
+	// no OIDC or portal call per profile and retry, and the SDK is never
+	// handed a token it would renew itself.
+	SSOGate func(ctx context.Context) error
 }
 
 // upstream turns one validated profile into temporary credentials.
@@ -238,6 +244,11 @@ func (u *upstream) fetch(ctx context.Context) (c imds.Credentials, err error) {
 		// the directory is the user's own, so only they can do that.)
 		if err := config.CheckSSOTokenFile(f); err != nil {
 			return imds.Credentials{}, &config.ProfileError{Profile: u.p.Name, Msg: err.Error()}
+		}
+		if g := u.o.SSOGate; g != nil {
+			if err := g(ctx); err != nil {
+				return imds.Credentials{}, fmt.Errorf("profile %s: %w", u.p.Name, err)
+			}
 		}
 	}
 	cfg, src := u.configs()

@@ -21,7 +21,17 @@ var ErrSignInNeeded = errors.New("IAM Identity Center refused the refresh token"
 // client is built like the sign-in's, so endpoint settings apply alike.
 type Refresher struct {
 	c *ssooidc.Client
+	t target
 }
+
+// Session is the sign-in's sso-session name, "" for a legacy profile.
+func (r *Refresher) Session() string { return r.t.session }
+
+// StartURL is the sign-in's portal.
+func (r *Refresher) StartURL() string { return r.t.startURL }
+
+// Region is the sign-in's SSO region.
+func (r *Refresher) Region() string { return r.t.region }
 
 // NewRefresher builds the OIDC client of the sign-in o names (Profile or
 // SSOSession; Files and HTTPClient as for Login). It makes no call.
@@ -38,7 +48,7 @@ func NewRefresher(ctx context.Context, o Options) (*Refresher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Refresher{c: c}, nil
+	return &Refresher{c: c, t: t}, nil
 }
 
 // Refreshed is a renewed token. RefreshToken is "" when the service did

@@ -63,6 +63,7 @@ type Options struct {
 // session's profiles pass before the SDK may use the token.
 type Manager struct {
 	o       Options
+	region  string // the OIDC client's, for Same
 	changed chan struct{}
 	cancel  context.CancelFunc
 	done    chan struct{}
