@@ -155,7 +155,7 @@ func TestSSOLoginWakesWaitingProfile(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// The failure without a token is recorded before the login.
-	if res, err := e.client().Refresh(ctx); err != nil || len(res) != 1 || !strings.Contains(res[0].Error, "imdsd login --profile sso") {
+	if res, err := e.client().Refresh(ctx); err != nil || len(res) != 1 || !strings.Contains(res[0].Error, "imdsd login --sso-session corp") {
 		t.Fatalf("refresh before any sign-in: %v %+v, want the sso profile failing with the fix", err, res)
 	}
 	ssoLogin(ctx, t, e, fake)

@@ -16,7 +16,7 @@ const module = "github.com/imdsd/imdsd/"
 // and config import none of imdsd's packages; the control client the CLI
 // uses never pulls in the daemon.
 var layers = map[string][]string{
-	"cmd/imdsd":           {"config", "daemon", "internal/clientenv", "internal/control", "internal/relay", "internal/service", "internal/ssologin"},
+	"cmd/imdsd":           {"config", "daemon", "internal/clientenv", "internal/control", "internal/relay", "internal/service", "internal/ssologin", "internal/ssosession"},
 	"daemon":              {"config", "imds", "internal/audit", "internal/broker", "internal/control", "internal/hostnet", "internal/iamops", "internal/ssosession"},
 	"imds":                {},
 	"config":              {},

@@ -225,7 +225,7 @@ func (u *upstream) applyRole(d *time.Duration, policy **string, arns *[]ststypes
 }
 
 func (u *upstream) errorFor(op string, err error) *upstreamError {
-	ue := &upstreamError{Profile: u.p.Name, Op: op, RoleARN: u.p.RoleARN, SourceID: u.p.SourceKeyID, SSOProfile: u.p.SSOProfile, Err: err}
+	ue := &upstreamError{Profile: u.p.Name, Op: op, RoleARN: u.p.RoleARN, SourceID: u.p.SourceKeyID, SSOProfile: u.p.SSOProfile, SSOSession: u.p.SSOSession, Err: err}
 	if n := len(u.p.SourceChain); n > 0 {
 		ue.Source = u.p.SourceChain[n-1]
 	}
