@@ -114,7 +114,7 @@ func TestSSOTokenRenewedSilentlyAcrossExpiries(t *testing.T) {
 	defer stopped()
 	for i := 1; i <= 3; i++ {
 		// 10 minutes left (the third time: already expired), as the clock
-		// would have it: inside the daemon's 15-minute window, so it renews.
+		// would have it: inside the daemon's 20-minute window, so it renews.
 		left := 10 * time.Minute
 		if i == 3 {
 			left = -time.Minute

@@ -13,10 +13,12 @@ import (
 )
 
 const (
-	// DefaultAhead is how long before expiry the token is renewed: well
-	// before the SDK's providers would (they renew only an expired
-	// token, each on its own), so they never do.
-	DefaultAhead = 15 * time.Minute
+	// DefaultAhead is how long before expiry the token is renewed: before
+	// any client sharing the cache file would. aws-sdk-go-v2 renews only
+	// an expired token; botocore (boto3, the AWS CLI) from 15 minutes
+	// before expiry (10 minutes: blocking). At 20 minutes, none of them
+	// ever renews it, so the one refresh token is used by one process.
+	DefaultAhead = 20 * time.Minute
 	// checkMargin: Check refuses a token with less left than this, so a
 	// fetch never hands the SDK a token it would renew itself.
 	checkMargin = time.Minute

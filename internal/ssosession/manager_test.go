@@ -106,7 +106,7 @@ func newManager(t *testing.T, o Options) *Manager {
 	return m
 }
 
-// The token is renewed 15 minutes before it expires, every time, with
+// The token is renewed 20 minutes before it expires, every time, with
 // every other field of the file kept; profiles pass the gate throughout.
 func TestRenewsAheadOfExpiryEveryTime(t *testing.T) {
 	t.Parallel()
@@ -117,20 +117,20 @@ func TestRenewsAheadOfExpiryEveryTime(t *testing.T) {
 		m := newManager(t, Options{CacheFile: path, Refresh: oidc.refresh})
 		ctx := context.Background()
 
-		time.Sleep(44 * time.Minute)
+		time.Sleep(time.Hour - DefaultAhead - time.Minute)
 		synctest.Wait()
 		if n := oidc.calls.Load(); n != 0 {
-			t.Fatalf("%d refreshes with 16 minutes left, want none yet", n)
+			t.Fatalf("%d refreshes with 21 minutes left, want none yet", n)
 		}
-		expires := time.Now().Add(16 * time.Minute)
+		expires := time.Now().Add(DefaultAhead + time.Minute)
 		for i := 1; i <= 5; i++ {
-			time.Sleep(2 * time.Minute) // now 14 minutes before expiry
+			time.Sleep(2 * time.Minute) // now 19 minutes before expiry
 			synctest.Wait()
 			if n := oidc.calls.Load(); n != int32(i) {
 				t.Fatalf("expiry %d: %d refreshes, want %d", i, n, i)
 			}
 			f := readToken(t, path)
-			// Renewed when 15 minutes were left, for the hour it lasts.
+			// Renewed when 20 minutes were left, for the hour it lasts.
 			expires = expires.Add(-DefaultAhead + time.Hour)
 			want := expires.UTC().Format(time.RFC3339)
 			if f["accessToken"] != fmt.Sprintf("access-%d", i) || f["expiresAt"] != want || f["refreshToken"] != fmt.Sprintf("refresh-%d", i) {
@@ -145,7 +145,7 @@ func TestRenewsAheadOfExpiryEveryTime(t *testing.T) {
 			if err := m.Check(ctx); err != nil {
 				t.Fatalf("expiry %d: gate: %v", i, err)
 			}
-			time.Sleep(time.Until(expires) - 16*time.Minute)
+			time.Sleep(time.Until(expires) - DefaultAhead - time.Minute)
 			synctest.Wait()
 		}
 		// Each grant used the refresh token of the one before (rotation).
@@ -222,7 +222,7 @@ func TestRefusedRefreshTellsOnceThenFailsFast(t *testing.T) {
 			t.Fatalf("status after a new sign-in %+v", st)
 		}
 		// Its renewal ahead of expiry works again.
-		time.Sleep(7*time.Hour + 46*time.Minute)
+		time.Sleep(8*time.Hour - DefaultAhead + time.Minute)
 		synctest.Wait()
 		if c := oidc.calls.Load(); c != 2 {
 			t.Fatalf("%d refresh attempts, want 2 (the renewal of the new sign-in)", c)
