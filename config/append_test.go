@@ -24,7 +24,7 @@ func TestAppendProfiles(t *testing.T) {
 		wantAdded   []string
 		wantSkipped []string
 	}{
-		"existing file": {before: ptr(existing), wantAdded: []string{"dev-Dev", "dev-ReadOnly"}, wantSkipped: []string{"prod-Admin", "creds-only", "dev-Dev"}},
+		"existing file":     {before: ptr(existing), wantAdded: []string{"dev-Dev", "dev-ReadOnly"}, wantSkipped: []string{"prod-Admin", "creds-only", "dev-Dev"}},
 		"through a symlink": {before: ptr(existing), symlink: true, wantAdded: []string{"dev-Dev", "dev-ReadOnly"}, wantSkipped: []string{"prod-Admin", "creds-only", "dev-Dev"}},
 		"no file yet":       {wantAdded: []string{"prod-Admin", "dev-Dev", "dev-ReadOnly"}, wantSkipped: []string{"creds-only", "dev-Dev"}},
 	}
