@@ -40,11 +40,17 @@ func ageToken(t *testing.T, cache string, expires time.Time) string {
 
 func cachedAccessToken(t *testing.T, cache string) string {
 	t.Helper()
+	return cachedField(t, cache, "accessToken")
+}
+
+func cachedField(t *testing.T, cache, key string) string {
+	t.Helper()
 	var tok map[string]any
 	data, err := os.ReadFile(cache)
 	must(t, err)
 	must(t, json.Unmarshal(data, &tok))
-	return tok["accessToken"].(string)
+	s, _ := tok[key].(string)
+	return s
 }
 
 // poll has n clients fetch the profile's credentials from ECS until stop,
@@ -107,6 +113,7 @@ func TestSSOTokenRenewedSilentlyAcrossExpiries(t *testing.T) {
 	}
 	signIns, tokens := fake.Calls("StartDeviceAuthorization"), fake.Calls("CreateToken")
 	cache := ssoCache(home)
+	secrets := []string{cachedAccessToken(t, cache)}
 
 	stop := make(chan struct{})
 	wait := poll(e, 8, "/role/sso", stop)
@@ -124,6 +131,7 @@ func TestSSOTokenRenewedSilentlyAcrossExpiries(t *testing.T) {
 		if !fake.TokenValid(cachedAccessToken(t, cache)) {
 			t.Fatalf("renewal %d: the cache file holds a token the service does not know", i)
 		}
+		secrets = append(secrets, cachedAccessToken(t, cache), cachedField(t, cache, "refreshToken"), cachedField(t, cache, "clientSecret"))
 		// New role credentials come with the renewed token.
 		res, err := e.client().Refresh(ctx)
 		if err != nil || len(res) != 1 || res[0].Error != "" {
@@ -145,6 +153,12 @@ func TestSSOTokenRenewedSilentlyAcrossExpiries(t *testing.T) {
 	must(t, err)
 	if len(st.SSOSessions) != 1 || st.SSOSessions[0].Renewals != 3 || !st.SSOSessions[0].Renews || st.SSOSessions[0].Name != "corp" {
 		t.Fatalf("status SSO sessions %+v, want corp renewed 3 times", st.SSOSessions)
+	}
+	stJSON, _ := json.Marshal(st)
+	for _, sec := range secrets {
+		if sec == "" || strings.Contains(e.logs.String(), sec) || strings.Contains(string(stJSON), sec) {
+			t.Fatalf("a token or client secret (%d chars) is missing from the cache or shows in the log or status", len(sec))
+		}
 	}
 }
 
