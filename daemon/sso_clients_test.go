@@ -33,6 +33,7 @@ func TestSSOCacheSharedWithBotocore(t *testing.T) {
 	py, awsCLI := pipPython(t)
 	fake, home := startFakeSSO(t)
 	e := startEnv(t, envOptions{awsConfig: ssoAWSConfig, imdsdTOML: `profile = "sso"`, watch: true})
+	watching(t, e)
 	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	ssoLogin(ctx, t, e, fake)

@@ -18,6 +18,18 @@ import (
 	"github.com/imdsd/imdsd/test/fakesso"
 )
 
+// watching waits until the daemon's file watcher has taken its first look
+// (it starts after Ready): a change made before that is part of what it
+// starts from, not an event it reports.
+func watching(t *testing.T, e *testEnv) {
+	t.Helper()
+	waitFor(t, patience, func() bool {
+		e.d.mu.Lock()
+		defer e.d.mu.Unlock()
+		return e.d.watcher != nil
+	}, "the file watcher did not start")
+}
+
 // ssoCache is the token cache file of sso-session corp under home.
 func ssoCache(home string) string {
 	sum := sha1.Sum([]byte("corp"))
@@ -105,6 +117,7 @@ func poll(e *testEnv, n int, path string, stop <-chan struct{}) (wait func() (ok
 func TestSSOTokenRenewedSilentlyAcrossExpiries(t *testing.T) {
 	fake, home := startFakeSSO(t)
 	e := startEnv(t, envOptions{awsConfig: ssoAWSConfig, imdsdTOML: `profile = "sso"`, ecsTOML: `profiles = ["sso"]`, watch: true})
+	watching(t, e)
 	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	ssoLogin(ctx, t, e, fake)
@@ -187,6 +200,7 @@ func TestSSOSessionEndOnePromptNoStormThenLogin(t *testing.T) {
 			return nil
 		}
 	}})
+	watching(t, e)
 	notified := func() []string {
 		mu.Lock()
 		defer mu.Unlock()
