@@ -134,6 +134,9 @@ type Profile struct {
 	// Hops are the chain's role links, outermost first (a role whose
 	// source_profile is a role adds two).
 	Hops []RoleHop
+	// SSOSession is the [sso-session] it signs in with, "" for a legacy
+	// profile (sso_start_url only): `imdsd login --sso-session` names it.
+	SSOSession string
 	// Fingerprint hashes every effective setting, including the source
 	// chain and the source keys, so a reload can tell an unchanged profile
 	// (keep its cached credentials) from a changed one (fetch anew).
@@ -253,6 +256,9 @@ func (p *Profile) fill(files AWSFiles, sc *awsconfig.SharedConfig) *ProfileError
 			// The SDK's own path, so it is the file the SDK will read.
 			if path, err := ssocreds.StandardCachedTokenFilepath(key); err == nil {
 				p.SSOCacheFile, p.SSOProfile = path, c.Profile
+				if c.SSOSession != nil {
+					p.SSOSession = c.SSOSession.Name
+				}
 			}
 		}
 		if c.RoleARN != "" {

@@ -26,6 +26,7 @@ import (
 	"github.com/imdsd/imdsd/internal/audit"
 	"github.com/imdsd/imdsd/internal/broker"
 	"github.com/imdsd/imdsd/internal/control"
+	"github.com/imdsd/imdsd/internal/ssosession"
 )
 
 // Options configure a Daemon.
@@ -60,6 +61,10 @@ type Options struct {
 	// KeyringPassphrase opens the file keyring; "" =
 	// $IMDSD_KEYRING_PASSPHRASE, else none until `imdsd unlock`.
 	KeyringPassphrase string
+
+	// Notify tells the user when an SSO sign-in is needed (a desktop
+	// notification); nil: the log line only.
+	Notify ssosession.Notifier
 
 	// tuning for tests in this package.
 	broker broker.Options
@@ -313,6 +318,9 @@ func (d *Daemon) shutdown() {
 	}
 	for _, b := range g.brokers {
 		wg.Go(b.Stop)
+	}
+	for _, m := range g.sso {
+		wg.Go(m.Stop)
 	}
 	wg.Wait()
 	d.wg.Wait()

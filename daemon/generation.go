@@ -14,6 +14,7 @@ import (
 	"github.com/imdsd/imdsd/imds"
 	"github.com/imdsd/imdsd/internal/broker"
 	"github.com/imdsd/imdsd/internal/keystore"
+	"github.com/imdsd/imdsd/internal/ssosession"
 )
 
 // A generation is one config in force: never changed once stored in
@@ -50,6 +51,9 @@ type generation struct {
 	// keyringFile: the keyring is the file backend and holds profiles, so
 	// they are served only while the daemon holds its passphrase.
 	keyringFile bool
+	// sso keeps the IAM Identity Center sign-ins the brokers use alive:
+	// one manager per token cache file (sso-session or legacy start URL).
+	sso map[string]*ssosession.Manager
 }
 
 // keyringProfile is what status shows of a keyring profile.
@@ -77,7 +81,9 @@ type plan struct {
 	fresh   []*broker.Broker        // built for this plan, started at commit
 	started map[*broker.Broker]bool // fresh ones a probe started already
 	added   map[string]*listener    // bound for this plan
-	want    map[string]bool         // every listener key the config asks for
+	// freshSSO: session managers built for this plan, started at commit.
+	freshSSO []*ssosession.Manager
+	want     map[string]bool // every listener key the config asks for
 	// for the log line
 	addedP, changedP, removedP []string
 }
@@ -182,7 +188,12 @@ func (d *Daemon) makePlan(ctx context.Context, cfg *config.Config, prev *generat
 		}
 	}
 
-	// 2. Brokers: keep unchanged profiles (and their cached credentials);
+	// 2. SSO session managers, which the brokers of SSO profiles consult.
+	if !d.locked.Load() || unlock {
+		d.planSSO(ctx, p, prev)
+	}
+
+	// 3. Brokers: keep unchanged profiles (and their cached credentials);
 	// build changed and new ones, started only at commit.
 	old := prev.brokers
 	next.brokers = map[string]*broker.Broker{}
@@ -213,7 +224,7 @@ func (d *Daemon) makePlan(ctx context.Context, cfg *config.Config, prev *generat
 			}
 			next.keyringKeys[rp.Keyring] = keys
 		}
-		if ob, ok := old[n]; ok && d.sameProfile(prev, next, n) {
+		if ob, ok := old[n]; ok && d.sameProfile(prev, next, n) && !p.ssoRenewed(next.profiles[n]) {
 			next.brokers[n] = ob
 			continue
 		}
@@ -222,7 +233,7 @@ func (d *Daemon) makePlan(ctx context.Context, cfg *config.Config, prev *generat
 		} else {
 			p.addedP = append(p.addedP, n)
 		}
-		b, err := d.newBroker(ctx, n, next.profiles[n], cfg, next.files, keys, stamp)
+		b, err := d.newBroker(ctx, n, next.profiles[n], cfg, next.files, keys, stamp, next.ssoGate(next.profiles[n]))
 		if err != nil {
 			return nil, err
 		}
@@ -244,7 +255,7 @@ func (d *Daemon) makePlan(ctx context.Context, cfg *config.Config, prev *generat
 		p.gen.warnings = append(p.gen.warnings, keyringWarnings(kp, next)...)
 	}
 
-	// 3. The ECS token.
+	// 4. The ECS token.
 	token, created, err := config.EnsureTokenFile(cfg.ECS.TokenFile)
 	if err != nil {
 		return nil, fmt.Errorf("ecs.token_file: %w", err)
@@ -264,7 +275,7 @@ func (d *Daemon) makePlan(ctx context.Context, cfg *config.Config, prev *generat
 		next.region = "us-east-1"
 	}
 
-	// 4. Listeners: bind the new ones now, so a bind failure leaves the
+	// 5. Listeners: bind the new ones now, so a bind failure leaves the
 	// running set as it was.
 	p.want = map[string]bool{}
 	p.added = map[string]*listener{}
@@ -324,6 +335,7 @@ func (d *Daemon) commit(p *plan) {
 		}
 		p.fresh, p.started = nil, nil
 		next.brokers, next.keyringKeys = map[string]*broker.Broker{}, nil
+		p.freshSSO, next.sso = nil, nil
 	}
 	for _, b := range prev.brokers {
 		b.SetRefreshBefore(cfg.RefreshBefore)
@@ -333,12 +345,20 @@ func (d *Daemon) commit(p *plan) {
 			b.Start(context.Background()) // stopped by Stop, when replaced or at shutdown
 		}
 	}
+	for _, m := range p.freshSSO {
+		m.Start() // stopped when a generation no longer has it, or at shutdown
+	}
 	d.gen.Store(next)
 	d.pushSettings(next)
 
 	for n, ob := range prev.brokers {
 		if next.brokers[n] != ob {
 			d.spawnLocked(ob.Stop)
+		}
+	}
+	for f, om := range prev.sso {
+		if next.sso[f] != om {
+			d.spawnLocked(om.Stop)
 		}
 	}
 	var boundL, closedL []string
@@ -413,13 +433,13 @@ func (d *Daemon) sameProfile(prev, next *generation, name string) bool {
 	return op != nil && np != nil && op.Fingerprint == np.Fingerprint
 }
 
-func (d *Daemon) newBroker(ctx context.Context, name string, p *config.Profile, cfg *config.Config, files config.AWSFiles, keys *aws.Credentials, stamp [32]byte) (*broker.Broker, error) {
+func (d *Daemon) newBroker(ctx context.Context, name string, p *config.Profile, cfg *config.Config, files config.AWSFiles, keys *aws.Credentials, stamp [32]byte, gate func(context.Context) error) (*broker.Broker, error) {
 	bo := d.opt.broker
 	bo.RefreshBefore = cfg.RefreshBefore
 	if d.opt.Demo {
 		return broker.NewDemo(name, bo, d.log), nil
 	}
-	return broker.NewSTS(ctx, p, broker.STSOptions{Files: files, SessionName: d.sessionName, HTTPClient: d.opt.HTTPClient, Opts: cfg.ProfileOptions(name), MFA: d.mfa, Stamp: stamp, Keys: keys}, bo, d.log)
+	return broker.NewSTS(ctx, p, broker.STSOptions{Files: files, SessionName: d.sessionName, HTTPClient: d.opt.HTTPClient, Opts: cfg.ProfileOptions(name), MFA: d.mfa, Stamp: stamp, Keys: keys, SSOGate: gate}, bo, d.log)
 }
 
 // served lists what g serves: the config's profiles, then those leased

@@ -110,6 +110,9 @@ func (d *Daemon) loadPlan(ctx context.Context, cfg *config.Config, o loadOpts) e
 				d.locked.Store(false)
 			}
 			d.commit(p)
+			if d.keyAges != nil {
+				d.keyAges.Reset(0) // a new or changed keyring key may be past rotate_after
+			}
 		}
 		res <- err
 	})

@@ -21,7 +21,7 @@ const rotateCheck = time.Hour
 // past rotate_after is rotated without waiting for the hour.
 func (d *Daemon) watchKeyAges(ctx context.Context) {
 	var t *time.Timer
-	t = time.AfterFunc(0, func() {
+	t = time.AfterFunc(rotateCheck, func() {
 		d.spawn(func() {
 			d.autoRotate(ctx)
 			if ctx.Err() == nil {
@@ -33,6 +33,7 @@ func (d *Daemon) watchKeyAges(ctx context.Context) {
 	d.mu.Lock()
 	d.keyAges = t
 	d.mu.Unlock()
+	t.Reset(0) // the first look now; t is assigned, which the callback reads
 }
 
 // autoRotate rotates, one at a time, the keyring keys behind served

@@ -78,8 +78,10 @@ func TestSSOProfileServedAfterLogin(t *testing.T) {
 		t.Fatalf("status %+v: want the SSO sign-in, renewable, ending in the future", p)
 	}
 
-	// Age the cached token as time would: the SDK in the daemon renews it
-	// with the refresh token login cached, and writes the new one back.
+	// Age the cached token behind the daemon's back (no file watcher
+	// here, so its session manager has not seen it): the SDK's own
+	// renewal, the fallback, uses the refresh token login cached and
+	// writes the new one back.
 	sum := sha1.Sum([]byte("corp"))
 	cache := filepath.Join(home, ".aws", "sso", "cache", hex.EncodeToString(sum[:])+".json")
 	var tok map[string]any
@@ -152,10 +154,11 @@ func TestSSOLoginWakesWaitingProfile(t *testing.T) {
 	e := startEnv(t, envOptions{awsConfig: ssoAWSConfig, imdsdTOML: `profile = "sso"`, watch: true, tune: func(o *Options) {
 		o.broker.BackoffBase, o.broker.BackoffCap = time.Hour, time.Hour
 	}})
+	watching(t, e)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// The failure without a token is recorded before the login.
-	if res, err := e.client().Refresh(ctx); err != nil || len(res) != 1 || !strings.Contains(res[0].Error, "imdsd login --profile sso") {
+	if res, err := e.client().Refresh(ctx); err != nil || len(res) != 1 || !strings.Contains(res[0].Error, "imdsd login --sso-session corp") {
 		t.Fatalf("refresh before any sign-in: %v %+v, want the sso profile failing with the fix", err, res)
 	}
 	ssoLogin(ctx, t, e, fake)

@@ -31,6 +31,7 @@ func (d *Daemon) Status() control.Status {
 		ConfigFile: g.cfg.DisplayPath(), AWSFiles: d.files.All(),
 		IMDSProfile: g.cfg.Profile, AuditDropped: d.audit.Dropped(), Warnings: g.warnings,
 		KeyringBackend: g.cfg.Keyring.Backend, KeyringLocked: g.keyringFile && d.keyring.get() == "",
+		SSOSessions: g.ssoStatus(),
 	}
 	for _, n := range g.served() {
 		ps := control.ProfileStatus{Name: n, ServedAt: servedAt(g, n)}

@@ -89,6 +89,11 @@ func (d *Daemon) ssoTokensChanged(changed []string) {
 	g := d.gen.Load()
 	caches := g.ssoCaches()
 	for _, f := range changed {
+		// The session manager reads the file first: a new sign-in revives
+		// the session before its profiles are woken.
+		if m := g.sso[f]; m != nil {
+			m.Changed()
+		}
 		for _, name := range caches[f] {
 			if b := g.brokers[name]; b != nil && b.State().LastError != "" {
 				d.log.Info("SSO token changed; fetching credentials", "profile", name)

@@ -16,8 +16,8 @@ const module = "github.com/imdsd/imdsd/"
 // and config import none of imdsd's packages; the control client the CLI
 // uses never pulls in the daemon.
 var layers = map[string][]string{
-	"cmd/imdsd":                  {"config", "daemon", "internal/clientenv", "internal/control", "internal/keyops", "internal/relay", "internal/service", "internal/ssologin"},
-	"daemon":                     {"config", "imds", "internal/audit", "internal/broker", "internal/control", "internal/hostnet", "internal/iamops", "internal/keyrotate", "internal/keystore"},
+	"cmd/imdsd":                  {"config", "daemon", "internal/clientenv", "internal/control", "internal/keyops", "internal/relay", "internal/service", "internal/ssologin", "internal/ssosession"},
+	"daemon":                     {"config", "imds", "internal/audit", "internal/broker", "internal/control", "internal/hostnet", "internal/iamops", "internal/keyrotate", "internal/keystore", "internal/ssosession"},
 	"imds":                       {},
 	"config":                     {},
 	"internal/broker":            {"config", "imds"},
@@ -32,7 +32,8 @@ var layers = map[string][]string{
 	"internal/keystore":          {"config", "internal/keystore/busguard"},
 	"internal/keystore/busguard": {},
 	"internal/keyops":            {"config", "internal/broker", "internal/keyrotate", "internal/keystore"},
-	"internal/keyrotate":         {"internal/broker", "internal/iamops", "internal/keyrotate", "internal/keystore"},
+	"internal/keyrotate":         {"internal/broker", "internal/iamops", "internal/keystore"},
+	"internal/ssosession":        {"config", "internal/ssologin"},
 }
 
 // stsUser is the one package of the program that may call STS, iamUser

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -77,13 +78,16 @@ sso:account:access scope (the default) they renew it without a new sign-in.`,
 func newSSO() *cobra.Command {
 	cmd := &cobra.Command{Use: "sso", Short: "IAM Identity Center (SSO): what your sign-in gives"}
 	var profile, session string
+	var write bool
 	profiles := &cobra.Command{
 		Use:   "profiles",
-		Short: "Print a profile for each account role your SSO sign-in gives, to paste into ~/.aws/config",
+		Short: "A profile for each account role your SSO sign-in gives: printed, or added to ~/.aws/config",
 		Long: `Print a config-file profile for each account role the IAM Identity Center
 sign-in of a profile or sso-session gives (ListAccounts, ListAccountRoles with
-the cached token; an expired token is renewed first). imdsd never writes your
-AWS files: paste what you want to keep. Sign in first with imdsd login.`,
+the cached token; an expired token is renewed first), to paste into your AWS
+config file. With --write they are appended to it instead (AWS_CONFIG_FILE
+respected): profiles whose names exist already are skipped and named, and
+nothing already in the file changes. Sign in first with imdsd login.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if profile == "" && session == "" {
@@ -98,10 +102,33 @@ AWS files: paste what you want to keep. Sign in first with imdsd login.`,
 			if len(roles) == 0 {
 				return fmt.Errorf("your sign-in to %s gives no account roles", res.StartURL)
 			}
-			fmt.Print(ssologin.ProfileSections(roles, res))
+			if !write {
+				fmt.Print(ssologin.ProfileSections(roles, res))
+				return nil
+			}
+			files := config.DefaultAWSFiles()
+			sections := ssologin.ProfileSectionList(roles, res)
+			added, skipped, err := config.AppendProfiles(files, sections)
+			if err != nil {
+				return err
+			}
+			for _, n := range skipped {
+				fmt.Printf("skipped [profile %s]: a profile of that name exists already\n", n)
+			}
+			if len(added) == 0 {
+				fmt.Printf("Nothing added to %s.\n", files.Config[0])
+				return nil
+			}
+			fmt.Printf("Added to %s:\n\n", files.Config[0])
+			for _, s := range sections {
+				if slices.Contains(added, s.Profile) {
+					fmt.Println(s.Text)
+				}
+			}
 			return nil
 		},
 	}
+	profiles.Flags().BoolVar(&write, "write", false, "append the profiles to the AWS config file, skipping names that exist")
 	profiles.Flags().StringVarP(&profile, "profile", "p", "", "a profile with the sign-in (default $AWS_PROFILE, else default)")
 	profiles.Flags().StringVar(&session, "sso-session", "", "an sso-session section")
 	profiles.MarkFlagsMutuallyExclusive("profile", "sso-session")

@@ -55,6 +55,24 @@ func TestLoginCommand(t *testing.T) {
 	if err != nil || !strings.Contains(out, "[profile account-111122223333-Dev]\nsso_session = corp\n") {
 		t.Fatalf("sso profiles: %v\n%s", err, out)
 	}
+	// --write appends the new profiles and names the one that exists.
+	s.AddRole("111122223333", "Admin")
+	before, _ := os.ReadFile(cfg)
+	out, err = run(t, "sso", "profiles", "--sso-session", "corp", "--write")
+	after, _ := os.ReadFile(cfg)
+	if err != nil || !strings.HasPrefix(string(after), string(before)) {
+		t.Fatalf("sso profiles --write: %v\n%s\nfile:\n%s", err, out, after)
+	}
+	for _, want := range []string{"Added to " + cfg, "[profile account-111122223333-Dev]", "[profile account-111122223333-Admin]"} {
+		if !strings.Contains(out, want) || !strings.Contains(string(after), strings.TrimPrefix(want, "Added to "+cfg)) {
+			t.Fatalf("sso profiles --write: %q missing from the output or the file\n%s\nfile:\n%s", want, out, after)
+		}
+	}
+	out, err = run(t, "sso", "profiles", "--sso-session", "corp", "--write")
+	again, _ := os.ReadFile(cfg)
+	if err != nil || string(again) != string(after) || !strings.Contains(out, "skipped [profile account-111122223333-Dev]: a profile of that name exists already") || !strings.Contains(out, "Nothing added") {
+		t.Fatalf("second --write: %v\n%s", err, out)
+	}
 	if _, err := run(t, "login", "--profile", "dev", "--sso-session", "corp"); err == nil {
 		t.Fatal("--profile with --sso-session was accepted")
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imdsd/imdsd/daemon"
+	"github.com/imdsd/imdsd/internal/ssosession"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -86,7 +87,7 @@ no AWS account is needed: generated dummy credentials are served.`,
 			daemon.TuneGC()
 			level := new(slog.LevelVar)
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			d, err := daemon.New(daemon.Options{ConfigPath: cfgPath, Demo: demo, Logger: log, LogLevel: level, LogLevelFlag: logLevel})
+			d, err := daemon.New(daemon.Options{ConfigPath: cfgPath, Demo: demo, Logger: log, LogLevel: level, LogLevelFlag: logLevel, Notify: ssosession.Desktop})
 			if err != nil {
 				return err
 			}

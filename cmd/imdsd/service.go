@@ -12,6 +12,7 @@ import (
 
 	"github.com/imdsd/imdsd/daemon"
 	"github.com/imdsd/imdsd/internal/service"
+	"github.com/imdsd/imdsd/internal/ssosession"
 )
 
 func newServiceCmd() *cobra.Command {
@@ -106,7 +107,7 @@ failed, 4 not installed (as LSB init scripts do).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			level := new(slog.LevelVar)
 			return service.Run(nil, level, func(ctx context.Context, log *slog.Logger) error {
-				d, err := daemon.New(daemon.Options{ConfigPath: o.ConfigPath, Logger: log, LogLevel: level, LogLevelFlag: logLevel})
+				d, err := daemon.New(daemon.Options{ConfigPath: o.ConfigPath, Logger: log, LogLevel: level, LogLevelFlag: logLevel, Notify: ssosession.Desktop})
 				if err != nil {
 					return err
 				}

@@ -378,6 +378,9 @@ func TestExplainNamesTheFix(t *testing.T) {
 			[]string{"imdsd login --profile sso"}},
 		{&upstreamError{Profile: "sso", Op: "credentials", SSOProfile: "sso", Err: &ssotypes.UnauthorizedException{}},
 			[]string{"imdsd login --profile sso"}},
+		// With an sso-session, the command names the session.
+		{&upstreamError{Profile: "sso", Op: "credentials", SSOProfile: "sso", SSOSession: "corp", Err: &ssotypes.UnauthorizedException{}},
+			[]string{"imdsd login --sso-session corp"}},
 		{&upstreamError{Profile: "sso", Op: "credentials", SSOProfile: "sso", Err: &smithy.GenericAPIError{Code: "ForbiddenException", Message: "No access"}},
 			[]string{"no access", "sso_role_name", "No access"}},
 		// An STS failure after an SSO link keeps its STS sentence.

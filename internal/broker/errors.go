@@ -31,6 +31,7 @@ type upstreamError struct {
 	SourceID string // access key id of the source, if known
 	// SSOProfile is the chain's profile with SSO settings, "" without one.
 	SSOProfile string
+	SSOSession string // its sso-session, "" for a legacy profile
 	Err        error
 }
 
@@ -102,7 +103,11 @@ func explainSSO(ue *upstreamError) (string, bool) {
 		errors.As(err, &grant), errors.As(err, &expired), errors.As(err, &client),
 		// The SDK's plain error for an expired token it cannot refresh.
 		strings.Contains(err.Error(), "cached SSO token is expired"):
-		return fmt.Sprintf("profile %s: not signed in to IAM Identity Center, or the sign-in expired: run `imdsd login --profile %s`", ue.Profile, ue.SSOProfile), true
+		login := "--profile " + ue.SSOProfile
+		if ue.SSOSession != "" {
+			login = "--sso-session " + ue.SSOSession
+		}
+		return fmt.Sprintf("profile %s: not signed in to IAM Identity Center, or the sign-in expired: run `imdsd login %s`", ue.Profile, login), true
 	case errors.As(err, &api) && api.ErrorCode() == "ForbiddenException":
 		return fmt.Sprintf("profile %s: IAM Identity Center gives you no access to the role of profile %s: check its sso_account_id and sso_role_name against your assignments [%s: %s]", ue.Profile, ue.SSOProfile, api.ErrorCode(), api.ErrorMessage()), true
 	}

@@ -41,6 +41,12 @@ type STSOptions struct {
 	// a keyring profile (config.Profile.Keyring); nil otherwise or while
 	// the keyring is locked.
 	Keys *aws.Credentials
+	// SSOGate, for a profile whose chain signs in to IAM Identity Center,
+	// is asked before each fetch (the daemon's SSO session manager): an
+	// error fails the fetch with no call, so a sign-in that ended costs
+	// no OIDC or portal call per profile and retry, and the SDK is never
+	// handed a token it would renew itself.
+	SSOGate func(ctx context.Context) error
 }
 
 // upstream turns one validated profile into temporary credentials.
@@ -240,7 +246,7 @@ func (u *upstream) applyRole(d *time.Duration, policy **string, arns *[]ststypes
 }
 
 func (u *upstream) errorFor(op string, err error) *upstreamError {
-	ue := &upstreamError{Profile: u.p.Name, Op: op, RoleARN: u.p.RoleARN, SourceID: u.p.SourceKeyID, SSOProfile: u.p.SSOProfile, Err: err}
+	ue := &upstreamError{Profile: u.p.Name, Op: op, RoleARN: u.p.RoleARN, SourceID: u.p.SourceKeyID, SSOProfile: u.p.SSOProfile, SSOSession: u.p.SSOSession, Err: err}
 	if n := len(u.p.SourceChain); n > 0 {
 		ue.Source = u.p.SourceChain[n-1]
 	}
@@ -259,6 +265,11 @@ func (u *upstream) fetch(ctx context.Context) (c imds.Credentials, err error) {
 		// the directory is the user's own, so only they can do that.)
 		if err := config.CheckSSOTokenFile(f); err != nil {
 			return imds.Credentials{}, &config.ProfileError{Profile: u.p.Name, Msg: err.Error()}
+		}
+		if g := u.o.SSOGate; g != nil {
+			if err := g(ctx); err != nil {
+				return imds.Credentials{}, fmt.Errorf("profile %s: %w", u.p.Name, err)
+			}
 		}
 	}
 	cfg, src := u.configs()

@@ -53,7 +53,7 @@ func (s Status) WriteText(w io.Writer, now time.Time) {
 		case p.LastError != "":
 			fmt.Fprintf(w, "\n%s: last error: %s\n", p.Name, p.LastError)
 		}
-		if line := ssoLine(p, now); line != "" {
+		if line := ssoLine(p, now); line != "" && !s.inSSOSession(p) {
 			fmt.Fprintf(w, "\n%s: %s\n", p.Name, line)
 		}
 		if p.Keyring != "" {
@@ -68,6 +68,7 @@ func (s Status) WriteText(w io.Writer, now time.Time) {
 			}
 		}
 	}
+	s.writeSSOSessions(w, now)
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "LISTENER\tADDRESS\tCLIENTS ALLOWED\tEXTRA HOSTS")

@@ -31,6 +31,33 @@ type Status struct {
 	// KeyringLocked: the file keyring has no passphrase, so the profiles
 	// whose keys it holds are not served until `imdsd unlock` gives one.
 	KeyringLocked bool `json:"keyring_locked,omitempty"`
+	// SSOSessions are the IAM Identity Center sign-ins the daemon keeps
+	// alive, each once however many profiles use it.
+	SSOSessions []SSOSessionStatus `json:"sso_sessions,omitempty"`
+}
+
+// SSOSessionStatus is one IAM Identity Center sign-in (an sso-session, or
+// a legacy profile's start URL). It never holds a token.
+type SSOSessionStatus struct {
+	Name     string   `json:"name"`  // sso-session name, or the legacy start URL
+	Login    string   `json:"login"` // the command that signs in again
+	StartURL string   `json:"start_url"`
+	Region   string   `json:"region,omitempty"`
+	Profiles []string `json:"profiles"` // served profiles that use it
+	SignedIn bool     `json:"signed_in"`
+	// Expires is the access token's end; Renews says the daemon can renew
+	// it without a sign-in (a refresh token, a live registration).
+	Expires time.Time `json:"expires,omitzero"`
+	Renews  bool      `json:"renews,omitempty"`
+	// RegistrationExpires is when the client registration (and with it
+	// every renewal) ends, when the cache file says.
+	RegistrationExpires time.Time `json:"registration_expires,omitzero"`
+	// SignInBy is when a new sign-in will be needed, where known.
+	SignInBy    time.Time `json:"sign_in_by,omitzero"`
+	Ended       bool      `json:"ended,omitempty"` // expired, cannot be renewed
+	LastError   string    `json:"last_error,omitempty"`
+	Renewals    int       `json:"renewals,omitempty"`
+	LastRenewal time.Time `json:"last_renewal,omitzero"`
 }
 
 // ProfileStatus is one served profile.

@@ -92,21 +92,34 @@ func loginArgs(o Options) string {
 var unsafeName = regexp.MustCompile(`[^a-z0-9_.-]+`)
 
 // ProfileSections renders a config-file profile per role, for the user to
-// paste into ~/.aws/config: imdsd never writes the AWS files.
+// paste into ~/.aws/config.
 func ProfileSections(roles []Role, res *Result) string {
 	var b strings.Builder
+	for _, s := range ProfileSectionList(roles, res) {
+		b.WriteString(s.Text + "\n")
+	}
+	return b.String()
+}
+
+// ProfileSectionList is one section per role, named <account>-<role>, for
+// `imdsd sso profiles --write` to append.
+func ProfileSectionList(roles []Role, res *Result) []config.Section {
+	var out []config.Section
 	for _, r := range roles {
 		name := strings.Trim(unsafeName.ReplaceAllString(strings.ToLower(r.AccountName), "-"), "-")
 		if name == "" {
 			name = r.AccountID
 		}
-		fmt.Fprintf(&b, "[profile %s-%s]\n", name, r.RoleName)
+		var b strings.Builder
+		profile := name + "-" + r.RoleName
+		fmt.Fprintf(&b, "[profile %s]\n", profile)
 		if res.Session != "" {
 			fmt.Fprintf(&b, "sso_session = %s\n", res.Session)
 		} else {
 			fmt.Fprintf(&b, "sso_start_url = %s\nsso_region = %s\n", res.StartURL, res.Region)
 		}
-		fmt.Fprintf(&b, "sso_account_id = %s\nsso_role_name = %s\n\n", r.AccountID, r.RoleName)
+		fmt.Fprintf(&b, "sso_account_id = %s\nsso_role_name = %s\n", r.AccountID, r.RoleName)
+		out = append(out, config.Section{Profile: profile, Text: b.String()})
 	}
-	return b.String()
+	return out
 }

@@ -5,8 +5,9 @@
 // shared cache (~/.aws/sso/cache/<sha1>.json) in the AWS CLI's format, so
 // the SDK's ssocreds provider (and so imdsd's brokers) and the AWS CLI use
 // it. It also lists the account roles a sign-in gives (imdsd sso
-// profiles). The profile and sso-session settings come from the SDK's
-// loader.
+// profiles), and renews a sign-in's token with its refresh token for the
+// daemon's session manager (Refresher). The profile and sso-session
+// settings come from the SDK's loader.
 package ssologin
 
 import (

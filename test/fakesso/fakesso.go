@@ -267,3 +267,13 @@ func randID(prefix string, n int) string {
 	_, _ = rand.Read(b)
 	return prefix + hex.EncodeToString(b)
 }
+
+// EndSessions ends every sign-in, as IAM Identity Center does when the
+// session's duration runs out or an administrator revokes it: its access
+// tokens and refresh tokens stop working (a refresh gets invalid_grant).
+func (s *Server) EndSessions() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.access = map[string]*grant{}
+	s.refresh = map[string]*grant{}
+}
