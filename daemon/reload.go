@@ -163,7 +163,9 @@ func (d *Daemon) Lock() {
 	d.lockEpoch++
 	g := d.gen.Load()
 	next := g.with(func(n *generation) {
-		n.brokers, n.also, n.keyringKeys = map[string]*broker.Broker{}, nil, nil
+		// The SSO managers hold refresh tokens: they go too, and unlock
+		// builds new ones from the token cache.
+		n.brokers, n.also, n.keyringKeys, n.sso = map[string]*broker.Broker{}, nil, nil, nil
 	})
 	d.keyring.set("") // the file keyring's passphrase goes too
 	d.gen.Store(next)
@@ -175,6 +177,9 @@ func (d *Daemon) Lock() {
 	d.mu.Unlock()
 	for _, b := range g.brokers {
 		b.Stop() // the broker's provider chain, with any cached source session, goes with it
+	}
+	for _, m := range g.sso {
+		m.Stop()
 	}
 	d.mfa.Clear()
 	d.log.Warn("locked: every credential dropped from memory; nothing is served until `imdsd unlock`", "profiles", len(g.brokers))

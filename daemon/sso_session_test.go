@@ -287,3 +287,40 @@ func TestSSOSessionEndOnePromptNoStormThenLogin(t *testing.T) {
 	}
 	_ = fakesso.Approve
 }
+
+// Lock drops the SSO session managers with the brokers: a locked daemon
+// renews no token (it holds no refresh token) and shows no session;
+// unlock manages the sign-in again from the cache file.
+func TestLockStopsSSORenewals(t *testing.T) {
+	fake, home := startFakeSSO(t)
+	e := startEnv(t, envOptions{awsConfig: ssoAWSConfig, imdsdTOML: `profile = "sso"`, ecsTOML: `profiles = ["sso"]`, watch: true})
+	watching(t, e)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	ssoLogin(ctx, t, e, fake)
+	if _, err := e.client().Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client().Lock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.client().Status(ctx)
+	must(t, err)
+	if len(st.SSOSessions) != 0 {
+		t.Fatalf("a locked daemon still manages %+v", st.SSOSessions)
+	}
+	tokens := fake.Calls("CreateToken")
+	cache := ssoCache(home)
+	old := ageToken(t, cache, time.Now().Add(10*time.Minute)) // inside the renewal window
+	if _, err := e.client().Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The unlocked daemon manages the sign-in again and renews it.
+	waitFor(t, patience, func() bool { return fake.Calls("CreateToken") == tokens+1 && cachedAccessToken(t, cache) != old },
+		"the unlocked daemon did not renew the SSO token")
+	st, err = e.client().Status(ctx)
+	must(t, err)
+	if len(st.SSOSessions) != 1 || st.SSOSessions[0].Name != "corp" {
+		t.Fatalf("after unlock, SSO sessions %+v", st.SSOSessions)
+	}
+}
