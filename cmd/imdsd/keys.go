@@ -112,7 +112,7 @@ func newKeysList() *cobra.Command {
 		Short: "List the keys in the keyring: profile, key id, age (never the secret)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o, _, _, err := f.options()
+			o, cfg, _, err := f.options()
 			if err != nil {
 				return err
 			}
@@ -129,7 +129,13 @@ func newKeysList() *cobra.Command {
 			for _, e := range list {
 				fmt.Fprintf(tw, "%s\t%s\t%d days\n", e.Profile, e.AccessKeyID, int(now.Sub(e.Created).Hours()/24))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			for _, w := range keyops.DueWarnings(list, cfg.Rotation.RotateAfter, now) {
+				fmt.Println("warning: " + w)
+			}
+			return nil
 		},
 	}
 	f.add(cmd)

@@ -2,9 +2,11 @@ package keyops
 
 import (
 	"context"
+	"time"
 
 	"github.com/imdsd/imdsd/internal/broker"
 	"github.com/imdsd/imdsd/internal/keyrotate"
+	"github.com/imdsd/imdsd/internal/keystore"
 )
 
 // Rotate replaces the profile's key in the keyring with a new one
@@ -22,4 +24,16 @@ func Rotate(ctx context.Context, o Options, profile string, progress func(string
 		STS:      broker.STSOptions{Files: o.Files, HTTPClient: o.HTTPClient},
 		Progress: progress,
 	})
+}
+
+// DueWarnings are the lines `imdsd keys list` adds for keys past
+// rotateAfter, each with the command that rotates it.
+func DueWarnings(list []keystore.Entry, rotateAfter time.Duration, now time.Time) []string {
+	var out []string
+	for _, e := range list {
+		if keyrotate.Due(e.Created, rotateAfter, now) {
+			out = append(out, keyrotate.StatusLine(e.Profile, e.AccessKeyID, e.Created, rotateAfter, now))
+		}
+	}
+	return out
 }
