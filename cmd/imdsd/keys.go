@@ -47,7 +47,8 @@ func newKeys() *cobra.Command {
 
 func newKeysAdd() *cobra.Command {
 	var f keysFlags
-	var fromCreds, removePlain bool
+	var fromCreds, fromVault, removePlain bool
+	var vaultBackend string
 	cmd := &cobra.Command{
 		Use:   "add PROFILE",
 		Short: "Store a profile's access key in the keyring (typed without echo, or moved from ~/.aws/credentials), after STS accepts it",
@@ -61,9 +62,14 @@ func newKeysAdd() *cobra.Command {
 			}
 			profile := args[0]
 			var added keyops.Added
-			if fromCreds {
+			switch {
+			case fromCreds && fromVault:
+				return errors.New("--from-credentials and --from-aws-vault are two sources; give one")
+			case fromCreds:
 				added, err = keyops.Import(ctx, o, profile)
-			} else {
+			case fromVault:
+				added, err = keyops.ImportAWSVault(ctx, o, profile, vaultBackend)
+			default:
 				var id, secret string
 				if id, err = pr.Secret("Access key id: "); err == nil {
 					secret, err = pr.Secret("Secret access key: ")
@@ -99,6 +105,8 @@ func newKeysAdd() *cobra.Command {
 	}
 	f.add(cmd)
 	cmd.Flags().BoolVar(&fromCreds, "from-credentials", false, "move the profile's keys from the AWS credentials file ($AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials)")
+	cmd.Flags().BoolVar(&fromVault, "from-aws-vault", false, "copy the profile's key from aws-vault's keyring (aws-vault keeps its copy)")
+	cmd.Flags().StringVar(&vaultBackend, "aws-vault-backend", "", "aws-vault's keyring backend (default $AWS_VAULT_BACKEND, else imdsd's)")
 	cmd.Flags().BoolVar(&removePlain, "remove-plaintext", false, "with --from-credentials: remove the profile's section from the credentials file without asking")
 	cmd.Flags().BoolVarP(&removePlain, "yes", "y", false, "same as --remove-plaintext")
 	return cmd

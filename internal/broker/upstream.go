@@ -453,6 +453,8 @@ func KeysConfig(ctx context.Context, o STSOptions, profile string, keys aws.Cred
 		return aws.Config{}, err
 	}
 	load := func(p string) (aws.Config, error) {
+		// "" leaves the profile unnamed, so a missing default profile
+		// is no error (the SDK's own rule).
 		return awsconfig.LoadDefaultConfig(ctx,
 			awsconfig.WithSharedConfigProfile(p),
 			awsconfig.WithSharedConfigFiles(o.Files.Config),
@@ -466,7 +468,9 @@ func KeysConfig(ctx context.Context, o STSOptions, profile string, keys aws.Cred
 	cfg, err := load(profile)
 	var nf awsconfig.SharedConfigProfileNotExistError
 	if errors.As(err, &nf) {
-		cfg, err = load("default")
+		// A keyring profile needs no section of its own: the default
+		// profile's settings (or none) apply, as for the SDK.
+		cfg, err = load("")
 	}
 	if err != nil {
 		return aws.Config{}, &config.ProfileError{Profile: profile, Msg: err.Error()}

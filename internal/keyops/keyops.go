@@ -5,9 +5,11 @@
 package keyops
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -191,4 +193,21 @@ func FilesWithKeyring(k config.Keyring, files config.AWSFiles) config.AWSFiles {
 		return files
 	}
 	return out
+}
+
+// ImportAWSVault copies a profile's key from aws-vault's keyring into
+// imdsd's, checked with STS like any added key. aws-vault's item is left
+// alone (`aws-vault remove` once nothing uses it).
+// backend is aws-vault's ("" = $AWS_VAULT_BACKEND, else imdsd's own);
+// its file backend's passphrase is asked with o.Passphrase.
+func ImportAWSVault(ctx context.Context, o Options, profile, backend string) (Added, error) {
+	v := keystore.AWSVault{Backend: cmp.Or(backend, os.Getenv("AWS_VAULT_BACKEND"), o.Keyring.Backend)}
+	if o.Passphrase != nil {
+		v.Passphrase = func(prompt string) (string, error) { return o.Passphrase(prompt, false) }
+	}
+	k, err := v.Get(profile)
+	if err != nil {
+		return Added{}, err
+	}
+	return Add(ctx, o, profile, k.AccessKeyID, k.SecretAccessKey)
 }
