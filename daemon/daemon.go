@@ -233,7 +233,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.spawn(func() { d.audit.Run(ctx.Done()) })
 	d.spawn(func() { d.watchBridges(ctx, 2*time.Second) })
 	close(d.ready)
-	d.spawn(func() { d.releaseStartGarbage(ctx) })
+	d.spawn(func() { releaseIdleGarbage(ctx) })
 	d.watchSignals(ctx)
 	if !d.opt.NoWatch {
 		if err := d.startWatcher(ctx); err != nil {
