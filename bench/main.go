@@ -97,9 +97,10 @@ type results struct {
 	wrk                   map[string][]wrkResult // by target, one per run
 	wrkOrder              []string
 	coldImdsd, coldRef    []time.Duration
-	idle, refIdle         mem // 1 s after the start
-	load, refLoad         mem // 1 s after the wrk runs
-	longIdle              mem
+	idle, refIdle         mem   // 1 s after the start
+	load, refLoad         mem   // 1 s after the wrk runs
+	idle30, refIdle30     mem   // fresh processes, 30 s into the long idle
+	longIdle, refLongIdle mem   // and at its end
 	idleSwitches          int64 // context switches during the long idle
 	refIdleSwitches       int64
 	idleFaults            int64 // major page faults during the long idle
@@ -317,10 +318,12 @@ func run(ctx context.Context, o options) (string, error) {
 	r.loadSTSCalls = sts.log.settled("") - loadCalls
 	r.loadSeconds = time.Since(loadStart).Seconds()
 
-	// Left alone: a fresh daemon serves its first credential and is then
-	// idle past Go's forced GC; what it holds then, and how often it woke.
+	// Left alone: a fresh daemon serves its first credential, a fresh
+	// reference its first request, and both are then idle past Go's
+	// forced GC; what they hold at 30 s and at the end, and how often they
+	// woke.
 	daemon.stop()
-	progress("a fresh daemon idle for %v", o.idle)
+	progress("a fresh daemon and a fresh reference idle for %v", o.idle)
 	idler, err := ps.start("imdsd idle", env, io.Discard, io.Discard, bins["imdsd"], "serve")
 	if err != nil {
 		return "", err
@@ -328,22 +331,43 @@ func run(ctx context.Context, o options) (string, error) {
 	if _, _, err := awaitFirstCredential(imdsURL, time.Now()); err != nil {
 		return "", fmt.Errorf("idle start: %w", err)
 	}
+	refURL2, ref2, err := runReference(ps, bins["refserver"], tmp)
+	if err != nil {
+		return "", err
+	}
+	if err := firstRequest(refURL2, tok); err != nil {
+		return "", err
+	}
 	settle()
 	sw0, err1 := idler.switches()
-	rsw0, err2 := ref.switches()
+	rsw0, err2 := ref2.switches()
 	mf0, err3 := idler.majorFaults()
-	rmf0, err4 := ref.majorFaults()
-	time.Sleep(o.idle)
+	rmf0, err4 := ref2.majorFaults()
+	slept := time.Duration(0)
+	if o.idle > 30*time.Second {
+		time.Sleep(30 * time.Second)
+		slept = 30 * time.Second
+		var e1, e2 error
+		r.idle30, e1 = idler.mem()
+		r.refIdle30, e2 = ref2.mem()
+		if err := errors.Join(e1, e2); err != nil {
+			return "", err
+		}
+	}
+	time.Sleep(o.idle - slept)
 	sw1, err5 := idler.switches()
-	rsw1, err6 := ref.switches()
+	rsw1, err6 := ref2.switches()
 	mf1, err7 := idler.majorFaults()
-	rmf1, err8 := ref.majorFaults()
+	rmf1, err8 := ref2.majorFaults()
 	if err := errors.Join(err1, err2, err3, err4, err5, err6, err7, err8); err != nil {
 		return "", err
 	}
 	r.idleSwitches, r.refIdleSwitches = sw1-sw0, rsw1-rsw0
 	r.idleFaults, r.refIdleFaults = mf1-mf0, rmf1-rmf0
-	if r.longIdle, err = idler.mem(); err != nil {
+	var e1, e2 error
+	r.longIdle, e1 = idler.mem()
+	r.refLongIdle, e2 = ref2.mem()
+	if err := errors.Join(e1, e2); err != nil {
 		return "", err
 	}
 	return r.report(o), nil
@@ -455,6 +479,12 @@ func startReference(ps *procs, bin, tmp, imdsURL, ecsURL, tok, ecsToken string) 
 			return "", nil, err
 		}
 	}
+	return runReference(ps, bin, tmp)
+}
+
+// runReference starts the reference with the documents startReference
+// wrote.
+func runReference(ps *procs, bin, tmp string) (string, *proc, error) {
 	p, u, err := ps.startURL("refserver", []string{"PATH=/usr/bin:/bin"}, io.Discard, bin,
 		"-imds-body", filepath.Join(tmp, "imds.json"), "-ecs-body", filepath.Join(tmp, "ecs.json"))
 	return u, p, err

@@ -31,9 +31,11 @@ type quietRelease struct {
 }
 
 // step takes the process's cumulative heap allocation at the end of a
-// period and says whether to release now. The first period only sets the
-// baseline: the start's allocations are mostly the live heap (SDK tables,
-// clients), and a collection then costs more runtime metadata than it frees.
+// period and says whether to release now. The first reading, taken when
+// the daemon starts serving, only sets the baseline: the start's
+// allocations are mostly the live heap (SDK tables, clients), and a
+// collection right after the start cost more runtime metadata than it
+// freed.
 func (q *quietRelease) step(allocs uint64) bool {
 	if !q.started {
 		q.started, q.base, q.prev = true, allocs, allocs
@@ -56,6 +58,7 @@ func releaseIdleGarbage(ctx context.Context) {
 // releaseWhenQuiet runs quietRelease every period until ctx is done.
 func releaseWhenQuiet(ctx context.Context, every time.Duration, allocs func() uint64, release func()) {
 	q := quietRelease{min: releaseMin, quiet: quietMax}
+	q.step(allocs())
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

@@ -41,20 +41,25 @@ func TestReleaseWhenQuietLoop(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var allocs, releases atomic.Uint64
+		allocs.Store(2 << 20) // the start
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
 			releaseWhenQuiet(ctx, quietPeriod, allocs.Load, func() { releases.Add(1) })
 		}()
-		allocs.Store(2 << 20) // the start
 		time.Sleep(3 * quietPeriod)
 		synctest.Wait()
 		if n := releases.Load(); n != 0 {
 			t.Fatalf("%d releases for the start's allocations, want 0", n)
 		}
 		allocs.Add(3 << 20) // a burst of garbage
-		time.Sleep(2*quietPeriod + time.Second)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if n := releases.Load(); n != 0 {
+			t.Fatalf("%d releases while the burst's period runs, want 0", n)
+		}
+		time.Sleep(2 * quietPeriod)
 		synctest.Wait()
 		if n := releases.Load(); n != 1 {
 			t.Fatalf("%d releases two periods after a burst, want 1", n)
@@ -79,3 +84,23 @@ func TestHeapAllocsCounts(t *testing.T) {
 }
 
 var sink []byte
+
+// Garbage made right after the start (the first rescans and audit walks)
+// counts: the baseline is read when the loop starts, not a period later.
+func TestReleaseWhenQuietCountsTheFirstPeriod(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		var allocs, releases atomic.Uint64
+		allocs.Store(2 << 20)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go releaseWhenQuiet(ctx, quietPeriod, allocs.Load, func() { releases.Add(1) })
+		synctest.Wait()
+		allocs.Add(3 << 20)
+		time.Sleep(2*quietPeriod + time.Second)
+		synctest.Wait()
+		if n := releases.Load(); n != 1 {
+			t.Fatalf("%d releases two periods after garbage made in the first, want 1", n)
+		}
+	})
+}
