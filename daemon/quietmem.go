@@ -17,7 +17,7 @@ import (
 // whole period, it collects and hands the free pages back
 // (debug.FreeOSMemory), once per idle spell. Under load it never does:
 // every period sees allocation. Measured in docs/benchmarks.md ("Idle
-// private memory").
+// growth, and a release when the daemon goes quiet").
 const (
 	quietPeriod    = 15 * time.Second
 	quietMaxPeriod = 2 * time.Minute // between looks while nothing happens
