@@ -97,10 +97,10 @@ type results struct {
 	wrk                   map[string][]wrkResult // by target, one per run
 	wrkOrder              []string
 	coldImdsd, coldRef    []time.Duration
-	idle, refIdle         mem // 1 s after the start
-	load, refLoad         mem // 1 s after the wrk runs
-	longIdle              mem
-	idleSwitches          int64 // context switches during the long idle
+	idle, refIdle         mem       // 1 s after the start
+	load, refLoad         mem       // 1 s after the wrk runs
+	idleMem               [3][3]mem // imdsd, SDK floor, reference; 1 s, 30 s and o.idle into the idle phase
+	idleSwitches          int64     // context switches during the long idle
 	refIdleSwitches       int64
 	idleFaults            int64 // major page faults during the long idle
 	refIdleFaults         int64
@@ -133,8 +133,8 @@ type setup struct {
 
 func prepare(ctx context.Context, o options, ps *procs, root, tmp string, extra map[string]string) (*setup, error) {
 	s := &setup{tmp: tmp, home: filepath.Join(tmp, "home"), bins: map[string]string{}}
-	progress("building imdsd, fakests, refserver")
-	pkgs := map[string]string{"imdsd": "./cmd/imdsd", "fakests": "./test/fakests/cmd/fakests", "refserver": "./bench/refserver"}
+	progress("building imdsd, fakests, refserver, depfloor")
+	pkgs := map[string]string{"imdsd": "./cmd/imdsd", "fakests": "./test/fakests/cmd/fakests", "refserver": "./bench/refserver", "depfloor": "./bench/depfloor"}
 	tags := map[string]string{}
 	for name, t := range extra { // variant builds of imdsd
 		pkgs[name], tags[name] = "./cmd/imdsd", t
@@ -317,10 +317,13 @@ func run(ctx context.Context, o options) (string, error) {
 	r.loadSTSCalls = sts.log.settled("") - loadCalls
 	r.loadSeconds = time.Since(loadStart).Seconds()
 
-	// Left alone: a fresh daemon serves its first credential and is then
-	// idle past Go's forced GC; what it holds then, and how often it woke.
+	// Left alone: a fresh daemon serves its first credential, a fresh
+	// reference and a fresh SDK floor (bench/depfloor) their first
+	// request, and all three are then idle past Go's forced GC; what they
+	// hold 1 s, 30 s and o.idle in, and how often imdsd and the reference
+	// woke.
 	daemon.stop()
-	progress("a fresh daemon idle for %v", o.idle)
+	progress("a fresh daemon, reference and SDK floor idle for %v", o.idle)
 	idler, err := ps.start("imdsd idle", env, io.Discard, io.Discard, bins["imdsd"], "serve")
 	if err != nil {
 		return "", err
@@ -328,22 +331,55 @@ func run(ctx context.Context, o options) (string, error) {
 	if _, _, err := awaitFirstCredential(imdsURL, time.Now()); err != nil {
 		return "", fmt.Errorf("idle start: %w", err)
 	}
+	refURL2, ref2, err := runReference(ps, "refserver", nil, bins["refserver"], tmp)
+	if err != nil {
+		return "", err
+	}
+	floorURL, floor, err := runReference(ps, "depfloor", env, bins["depfloor"], tmp)
+	if err != nil {
+		return "", err
+	}
+	for _, u := range []string{refURL2, floorURL} {
+		if err := firstRequest(u, tok); err != nil {
+			return "", err
+		}
+	}
 	settle()
+	idlers := [3]*proc{idler, floor, ref2}
+	sample := func(at int) error {
+		var errs []error
+		for i, p := range idlers {
+			var err error
+			r.idleMem[i][at], err = p.mem()
+			errs = append(errs, err)
+		}
+		return errors.Join(errs...)
+	}
+	if err := sample(0); err != nil {
+		return "", err
+	}
 	sw0, err1 := idler.switches()
-	rsw0, err2 := ref.switches()
+	rsw0, err2 := ref2.switches()
 	mf0, err3 := idler.majorFaults()
-	rmf0, err4 := ref.majorFaults()
-	time.Sleep(o.idle)
+	rmf0, err4 := ref2.majorFaults()
+	start := time.Now()
+	if o.idle > 30*time.Second {
+		time.Sleep(30*time.Second - time.Since(start))
+		if err := sample(1); err != nil {
+			return "", err
+		}
+	}
+	time.Sleep(o.idle - time.Since(start))
 	sw1, err5 := idler.switches()
-	rsw1, err6 := ref.switches()
+	rsw1, err6 := ref2.switches()
 	mf1, err7 := idler.majorFaults()
-	rmf1, err8 := ref.majorFaults()
+	rmf1, err8 := ref2.majorFaults()
 	if err := errors.Join(err1, err2, err3, err4, err5, err6, err7, err8); err != nil {
 		return "", err
 	}
 	r.idleSwitches, r.refIdleSwitches = sw1-sw0, rsw1-rsw0
 	r.idleFaults, r.refIdleFaults = mf1-mf0, rmf1-rmf0
-	if r.longIdle, err = idler.mem(); err != nil {
+	if err := sample(2); err != nil {
 		return "", err
 	}
 	return r.report(o), nil
@@ -455,7 +491,17 @@ func startReference(ps *procs, bin, tmp, imdsURL, ecsURL, tok, ecsToken string) 
 			return "", nil, err
 		}
 	}
-	p, u, err := ps.startURL("refserver", []string{"PATH=/usr/bin:/bin"}, io.Discard, bin,
+	return runReference(ps, "refserver", nil, bin, tmp)
+}
+
+// runReference starts the reference (or the SDK floor, which takes the
+// same flags and needs imdsd's environment to fetch) with the documents
+// startReference wrote.
+func runReference(ps *procs, name string, env []string, bin, tmp string) (string, *proc, error) {
+	if env == nil {
+		env = []string{"PATH=/usr/bin:/bin"}
+	}
+	p, u, err := ps.startURL(name, env, io.Discard, bin,
 		"-imds-body", filepath.Join(tmp, "imds.json"), "-ecs-body", filepath.Join(tmp, "ecs.json"))
 	return u, p, err
 }

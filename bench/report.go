@@ -83,6 +83,9 @@ func (r *results) report(o options) string {
 
 	q := r.idle.private() / r.refIdle.private()
 	p("| private memory idle (RssAnon + RssShmem), 1 s after the first credential | %.1f MiB | %.1f MiB | %.2f | <= %.0fx | %s |\n", r.idle.private(), r.refIdle.private(), q, targetIdlePrivate, met(q <= targetIdlePrivate))
+	il, fl := r.idleMem[0][2].private()/r.idleMem[2][2].private(), r.idleMem[1][2].private()/r.idleMem[2][2].private()
+	p("| private memory idle, fresh processes side by side after %v (SDK floor: %.1f MiB, %.2fx) | %.1f MiB | %.1f MiB | %.2f | <= %.0fx | %s |\n",
+		o.idle, r.idleMem[1][2].private(), fl, r.idleMem[0][2].private(), r.idleMem[2][2].private(), il, targetIdlePrivate, met(il <= targetIdlePrivate))
 	g1, g2 := r.churn[0].private()-r.load.private(), r.churn[1].private()-r.churn[0].private()
 	growth := r.churn[1].private() - r.load.private()
 	p("| private memory through %v of token churn (%.0f PUT/s): after the load, after %v, after %v; peak during | %.1f, %.1f, %.1f MiB; peak %.1f | | %+.1f, %+.1f MiB | grows <= %.0f MiB | %s |\n",
@@ -159,10 +162,18 @@ func (r *results) memTable(b *strings.Builder, o options) {
 	for i, m := range r.churn {
 		one(fmt.Sprintf("after %v of token churn", o.churn/2*time.Duration(i+1)), m)
 	}
+	p("\nIdle, fresh processes side by side (private MiB; SDK floor = bench/depfloor: the reference plus aws-sdk-go-v2's config loader, used once to fetch the profile's credentials):\n\n")
+	p("| idle for | imdsd | SDK floor | reference | imdsd / reference | floor / reference | imdsd PSS | imdsd VmRSS |\n|---|---|---|---|---|---|---|---|\n")
 	gc := ""
 	if o.idle > 2*time.Minute {
-		gc = ", past Go's 2-minute forced GC"
+		gc = " (past Go's 2-minute forced GC)"
 	}
-	one(fmt.Sprintf("a fresh daemon after %v idle%s", o.idle, gc), r.longIdle)
+	for at, when := range []string{"1 s", "30 s", o.idle.String() + gc} {
+		if at == 1 && o.idle <= 30*time.Second {
+			continue
+		}
+		d, f, ref := r.idleMem[0][at], r.idleMem[1][at], r.idleMem[2][at]
+		p("| %s | %.1f | %.1f | %.1f | %.2f | %.2f | %.1f | %.1f |\n", when, d.private(), f.private(), ref.private(), d.private()/ref.private(), f.private()/ref.private(), d.pss, d.vmRSS)
+	}
 	p("\n")
 }

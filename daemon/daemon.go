@@ -251,24 +251,36 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if !d.opt.NoWatch {
+		// Before the first load, so that an edit made while it reads the
+		// files is an event to reload on, not the watcher's starting state.
+		if err := d.startWatcher(ctx); err != nil {
+			d.log.Warn("file watching is off; send SIGHUP to reload", "err", err)
+		}
+	}
 	if err := d.load(ctx, d.gen.Load().cfg, true); err != nil {
+		cancel() // ends the watcher, which shutdown waits for
 		if ctl != nil {
 			ctl.Close()
 		}
 		d.shutdown()
 		return err
 	}
+	d.mu.Lock()
+	w := d.watcher
+	d.mu.Unlock()
+	if w != nil {
+		// The loaded config may name more: token files, SSO caches.
+		if err := w.SetPaths(d.watchedPaths()); err != nil {
+			d.log.Warn("updating watched files", "err", err)
+		}
+	}
 	d.spawn(func() { d.audit.Run(ctx.Done()) })
 	d.spawn(func() { d.watchBridges(ctx, 2*time.Second) })
 	close(d.ready)
-	d.spawn(func() { d.releaseStartGarbage(ctx) })
+	d.spawn(func() { releaseIdleGarbage(ctx) })
 	d.watchKeyAges(ctx)
 	d.watchSignals(ctx)
-	if !d.opt.NoWatch {
-		if err := d.startWatcher(ctx); err != nil {
-			d.log.Warn("file watching is off; send SIGHUP to reload", "err", err)
-		}
-	}
 	<-ctx.Done()
 	d.log.Info("shutting down")
 	if ctl != nil {
