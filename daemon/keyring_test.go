@@ -114,7 +114,7 @@ mfa_process = "echo 123456"`,
 	}
 
 	// 3. A wrong passphrase is refused and changes nothing.
-	if _, err := e.client().UnlockWith(ctx, "wrong"); err == nil || !strings.Contains(err.Error(), "wrong keyring passphrase") {
+	if _, err := e.client().UnlockWith(ctx, "not-the-passphrase-9c1f"); err == nil || !strings.Contains(err.Error(), "wrong keyring passphrase") {
 		t.Fatalf("unlock with a wrong passphrase: %v", err)
 	}
 	if st, _ := e.client().Status(ctx); !st.KeyringLocked {
@@ -161,6 +161,12 @@ mfa_process = "echo 123456"`,
 	}
 	if err := e.d.Reload(ctx); err == nil || !strings.Contains(err.Error(), "source_profile") {
 		t.Fatalf("reload without base's key: %v; want the source_profile error", err)
+	}
+	// Neither the passphrase nor the key's secret reached the log.
+	for what, secret := range map[string]string{"the keyring passphrase": keyringPass, "base's secret key": baseKey, "the wrong passphrase": "not-the-passphrase-9c1f"} {
+		if strings.Contains(e.logs.String(), secret) {
+			t.Errorf("the log shows %s", what)
+		}
 	}
 }
 

@@ -76,4 +76,7 @@ func TestKeyRotationFromTheDaemon(t *testing.T) {
 	if iss, _ := e.sts.Issued(c.AccessKeyID); iss.SourceAccessKeyID != now.AccessKeyID {
 		t.Fatalf("dev served %+v, want it assumed with the new key %s", iss, now.AccessKeyID)
 	}
+	if !strings.Contains(e.logs.String(), now.AccessKeyID) || strings.Contains(e.logs.String(), now.SecretAccessKey) || strings.Contains(e.logs.String(), baseKey) {
+		t.Fatal("the log does not name the new key id, or shows a secret key")
+	}
 }
