@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
 
 	"github.com/imdsd/imdsd/config"
 	"github.com/imdsd/imdsd/internal/iamops"
@@ -296,4 +297,37 @@ func TestRevokeWithKeyringSource(t *testing.T) {
 		t.Fatalf("revoke answered %+v; the role has the policy: %v", res, ok)
 	}
 	wantDenied(t, "credentials served before the revoke", e.keyInfo(ctx, old))
+}
+
+// `imdsd exec` of a profile whose key is in the keyring: its command gets
+// credentials STS issued from the keyring's key, never the key itself.
+func TestExecOfAKeyringProfile(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, envOptions{})
+	ctx := context.Background()
+	s, err := keystore.Open(config.Keyring{Backend: "file", FileDir: filepath.Join(e.dir, "keyring")}, func(string) (string, error) { return keyringPass, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, s.Set("base", keystore.Keys{AccessKeyID: baseKeyID, SecretAccessKey: baseKey}))
+	must(t, os.WriteFile(e.awsCreds, nil, 0o600)) // the key is only in the keyring now
+	if _, err := e.client().UnlockWith(ctx, keyringPass); err != nil {
+		t.Fatal(err)
+	}
+	sess, hold, err := e.client().Exec(ctx, "base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Close()
+	p := endpointcreds.New(sess.URL, func(o *endpointcreds.Options) { o.AuthorizationToken = sess.Token; o.HTTPClient = e.hc })
+	c, err := p.Retrieve(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AccessKeyID == baseKeyID || c.SessionToken == "" {
+		t.Fatal("exec handed out the long-term key")
+	}
+	if iss, _ := e.sts.Issued(c.AccessKeyID); iss.SourceAccessKeyID != baseKeyID {
+		t.Fatalf("exec credentials %+v, want a session of the keyring's %s", iss, baseKeyID)
+	}
 }
