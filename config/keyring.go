@@ -22,13 +22,16 @@ type Keyring struct {
 // names it gives them.
 var KeyringBackends = []string{"keychain", "wincred", "secret-service", "kwallet", "pass", "keyctl", "file"}
 
-// DefaultKeyringBackend is the platform's own keyring: the macOS Keychain,
-// the Windows Credential Manager, the Secret Service on a Linux desktop
+// DefaultKeyringBackend is the platform's own keyring: the macOS Keychain
+// (in a build with cgo, which it needs), the Windows Credential Manager, the Secret Service on a Linux desktop
 // (one with a session bus); else the encrypted file, which works anywhere.
 func DefaultKeyringBackend() string {
 	switch runtime.GOOS {
 	case "darwin":
-		return "keychain"
+		if KeychainBuilt {
+			return "keychain"
+		}
+		return "file" // a build without cgo has no Keychain backend
 	case "windows":
 		return "wincred"
 	}

@@ -62,6 +62,9 @@ func Open(cfg config.Keyring, passphrase func(prompt string) (string, error)) (*
 		KeyCtlScope:              "user",
 		PassPrefix:               "imdsd",
 	})
+	if err != nil && cfg.Backend == "keychain" && !config.KeychainBuilt {
+		return nil, errors.New(`keyring backend "keychain" is not in this build of imdsd: the macOS Keychain needs a build with cgo (Homebrew's formula builds one; or build with CGO_ENABLED=1 on macOS); meanwhile set [keyring] backend = "file"`)
+	}
 	if err != nil {
 		avail := []string{}
 		for _, b := range keyring.AvailableBackends() {

@@ -17,7 +17,8 @@ class Imdsd < Formula
   depends_on "go" => :build
 
   def install
-    ENV["CGO_ENABLED"] = "0"
+    # cgo: the keyring's macOS Keychain backend (imdsd keys) needs it.
+    ENV["CGO_ENABLED"] = "1"
     system "go", "build", *std_go_args(ldflags: "-s -w -X main.version=#{version}", tags: "nethttpomithttp2"), "./cmd/imdsd"
     pkgshare.install "packaging/config.toml" => "system-config.toml"
     doc.install "docs/service.md"
