@@ -32,16 +32,16 @@ type RoleHop struct {
 const overlayName = "keyring-profiles.ini"
 
 // DefaultStateDir is where the daemon keeps files it makes for itself:
-// $XDG_STATE_HOME/imdsd, else ~/.local/state/imdsd; "" if unknown.
+// imdsd's own directory of the user's config dir ($XDG_CONFIG_HOME/imdsd,
+// else ~/.config/imdsd), beside the ECS token and the control socket.
+// The system service's sandbox (ProtectSystem=strict) lets the daemon
+// write there and nowhere else in the home; "" if unknown.
 func DefaultStateDir() string {
-	if x := os.Getenv("XDG_STATE_HOME"); x != "" && filepath.IsAbs(x) {
-		return filepath.Join(x, "imdsd")
-	}
-	home, err := os.UserHomeDir()
-	if err != nil || home == "" {
+	base := userConfigBase()
+	if base == "" {
 		return ""
 	}
-	return filepath.Join(home, ".local", "state", "imdsd")
+	return filepath.Join(base, "imdsd")
 }
 
 // KeyringInUse says whether an overlay of keyring profiles exists in dir:
@@ -83,7 +83,7 @@ func WithKeyringOverlay(files AWSFiles, dir string, profiles []string) (AWSFiles
 		return files, nil
 	}
 	if dir == "" {
-		return files, fmt.Errorf("no directory for the keyring overlay: the home directory is unknown; set XDG_STATE_HOME")
+		return files, fmt.Errorf("no directory for the keyring overlay: the home directory is unknown; set XDG_CONFIG_HOME")
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return files, err

@@ -40,7 +40,7 @@ func TestKeysCommands(t *testing.T) {
 	must(os.WriteFile(imdsdCfg, []byte("profile = \"base\"\ncontrol_socket = \""+filepath.Join(dir, "sock")+"\"\n[keyring]\nbackend = \"file\"\nfile_dir = \""+filepath.Join(dir, "keyring")+"\"\n"), 0o600))
 	t.Setenv("AWS_CONFIG_FILE", cfgFile)
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", credFile)
-	t.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "xdg")) // where the keyring overlay goes
 	t.Setenv("IMDSD_KEYRING_PASSPHRASE", "pass phrase")
 
 	out, err := run(t, "keys", "add", "base", "--from-credentials", "--yes", "--config", imdsdCfg)

@@ -316,6 +316,36 @@ crash_recovers() {
 
 service_restart_serves() { in_c 'imdsd service restart' && cli_arn; }
 
+# As alice (the service's user), with no AWS variables.
+as_alice() { in_c "runuser -u alice -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/home/alice LANG=C.UTF-8 $1"; }
+
+# alice moves base's key out of ~/.aws/credentials into the file keyring;
+# the service's daemon, sandboxed (ProtectSystem=strict, only
+# ~/.config/imdsd writable), serves the role from the keyring's key once
+# unlocked, writing its keyring overlay there itself.
+keyring_serves() {
+	as_alice 'IMDSD_KEYRING_PASSPHRASE=e2e-pass imdsd keys add base --from-credentials --yes --config /etc/imdsd/config.toml' || return 1
+	in_c '! grep -q aliceFAKESECRET /home/alice/.aws/credentials' || {
+		echo "the plaintext key is still in the credentials file"
+		return 1
+	}
+	in_c 'rm -f /home/alice/.config/imdsd/keyring-profiles.ini'
+	as_alice 'IMDSD_KEYRING_PASSPHRASE=e2e-pass imdsd unlock --config /etc/imdsd/config.toml' || return 1
+	wait_for 10 cli_arn || return 1
+	in_c '[ "$(stat -c "%U %a" /home/alice/.config/imdsd/keyring-profiles.ini)" = "alice 600" ]' || {
+		echo "the daemon did not write its keyring overlay"
+		return 1
+	}
+}
+
+# Back to the plaintext key, for the phases after this one.
+keyring_undone() {
+	in_c "printf '[base]\\naws_access_key_id = AKIAALICEFAKEEXAMPLE\\naws_secret_access_key = aliceFAKESECRET\\n' > /home/alice/.aws/credentials &&
+		chown alice:alice /home/alice/.aws/credentials && chmod 600 /home/alice/.aws/credentials" || return 1
+	as_alice 'IMDSD_KEYRING_PASSPHRASE=e2e-pass imdsd keys remove base --config /etc/imdsd/config.toml' || return 1
+	wait_for 10 cli_arn
+}
+
 # The system config run by hand, without CAP_NET_ADMIN: the error says how
 # to fix it.
 manual_run_explains() {
@@ -397,6 +427,8 @@ check "binary: boto3 default chain -> iam-role, assumed role" boto3_arn iam-role
 check "binary: ECS at 169.254.170.2 -> assumed role" ecs_arn
 check "binary: imdsd service restart, serves again" service_restart_serves
 check "binary: killed (SIGKILL) -> restarted, serves again" crash_recovers
+check "binary: keys add --from-credentials, unlock: the sandboxed service serves from the keyring" keyring_serves
+check "binary: plaintext key back, keys remove: serves from the file again" keyring_undone
 check "binary: imdsd service uninstall" in_c 'imdsd service uninstall'
 check "binary: after uninstall, no unit, no drop-in, no process" no_unit_left
 check "binary: after uninstall, no 169.254 address on lo" addrs_gone
