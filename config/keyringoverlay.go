@@ -34,8 +34,9 @@ const overlayName = "keyring-profiles.ini"
 // DefaultStateDir is where the daemon keeps files it makes for itself:
 // imdsd's own directory of the user's config dir ($XDG_CONFIG_HOME/imdsd,
 // else ~/.config/imdsd), beside the ECS token and the control socket.
-// The system service's sandbox (ProtectSystem=strict) lets the daemon
-// write there and nowhere else in the home; "" if unknown.
+// The system service's sandbox (ProtectHome=read-only) lets the daemon
+// write there and in the SSO token cache, nowhere else in the home; ""
+// if unknown.
 func DefaultStateDir() string {
 	base := userConfigBase()
 	if base == "" {

@@ -47,6 +47,14 @@ func Install(o Options) error {
 	if err := prepareTokenDir(&o, acct, tokenFile); err != nil {
 		return err
 	}
+	// The SDKs' SSO token cache, which the daemon renews sign-ins in: it
+	// must exist when the sandboxed unit starts, to be made writable.
+	if runtime.GOOS == "linux" {
+		dir := ssoCacheDir(acct.home)
+		if err := mkdirOwned(dir, acct); err != nil {
+			return fmt.Errorf("SSO token cache %s: %w", dir, err)
+		}
+	}
 	if _, err := os.Stat(filepath.Join(acct.home, ".aws", "config")); err != nil {
 		fmt.Fprintf(o.out(), "note: %s has no ~/.aws/config yet; imdsd answers 404 for its profiles until it does\n", acct.name)
 	}

@@ -290,3 +290,6 @@ func mkdirOwned(dir string, acct *awsAccount) error {
 	}
 	return os.Chown(dir, acct.uid, acct.gid)
 }
+
+// ssoCacheDir is the SDKs' SSO token cache of the user whose home is home.
+func ssoCacheDir(home string) string { return filepath.Join(home, ".aws", "sso", "cache") }

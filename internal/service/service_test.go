@@ -84,7 +84,7 @@ func TestSystemdUnit(t *testing.T) {
 
 func TestSystemdDropIn(t *testing.T) {
 	d := systemdDropIn("alice", "staff", "/home/alice", "/home/alice/.config/imdsd", nil)
-	for _, want := range []string{"[Service]\n", "User=alice\n", "Group=staff\n", "Environment=HOME=/home/alice\n", "ReadWritePaths=/home/alice/.config/imdsd\n"} {
+	for _, want := range []string{"[Service]\n", "User=alice\n", "Group=staff\n", "Environment=HOME=/home/alice\n", "ReadWritePaths=/home/alice/.config/imdsd\n", "ReadWritePaths=-/home/alice/.aws/sso/cache\n"} {
 		if !strings.Contains(d, want) {
 			t.Errorf("drop-in lacks %q:\n%s", want, d)
 		}

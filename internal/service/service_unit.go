@@ -53,9 +53,12 @@ RestartSec=2
 AmbientCapabilities=CAP_NET_BIND_SERVICE CAP_NET_ADMIN
 CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_NET_ADMIN
 NoNewPrivileges=yes
-# Everything read-only but the token directory (ReadWritePaths in the
-# drop-in); the AWS user's ~/.aws stays readable.
+# Everything read-only, the homes too (strict leaves them to ProtectHome),
+# but what the drop-in's ReadWritePaths name: imdsd's directory (ECS
+# token, keyring overlay) and the SSO token cache the daemon renews
+# sign-ins in. The AWS user's ~/.aws stays readable.
 ProtectSystem=strict
+ProtectHome=read-only
 PrivateTmp=yes
 PrivateDevices=yes
 ProtectKernelTunables=yes
@@ -82,7 +85,8 @@ WantedBy=multi-user.target
 }
 
 // systemdDropIn names the user the system unit runs as. HOME lets the AWS
-// SDK find ~/.aws; ReadWritePaths lets the daemon create the ECS token.
+// SDK find ~/.aws; ReadWritePaths lets the daemon create the ECS token and
+// its keyring overlay, and renew SSO sign-ins in the SDKs' token cache.
 // execOverride, when set, replaces the unit's ExecStart (a packaged unit
 // started with another binary or config).
 func systemdDropIn(user, group, home, tokenDir string, execOverride []string) string {
@@ -92,6 +96,9 @@ func systemdDropIn(user, group, home, tokenDir string, execOverride []string) st
 	fmt.Fprintf(&b, "User=%s\nGroup=%s\n", user, group)
 	fmt.Fprintf(&b, "Environment=%s\n", systemdQuote("HOME="+home))
 	fmt.Fprintf(&b, "ReadWritePaths=%s\n", systemdQuote(tokenDir))
+	// The SSO token cache, where the daemon renews sign-ins ("-": a cache
+	// removed since install does not keep the unit from starting).
+	fmt.Fprintf(&b, "ReadWritePaths=-%s\n", systemdQuote(ssoCacheDir(home)))
 	if len(execOverride) > 0 {
 		b.WriteString("ExecStart=\n")
 		fmt.Fprintf(&b, "ExecStart=%s\n", systemdExec(execOverride[0], execOverride[1:]...))

@@ -61,6 +61,7 @@ C=imdsd-e2e-$$
 on_exit "docker rm -f $C"
 out=$(docker run -d --name "$C" --hostname imdsd-e2e --network none \
 	--cap-add SYS_ADMIN --cap-add NET_ADMIN \
+	--cap-add SYS_PTRACE \
 	--security-opt seccomp=unconfined --security-opt apparmor=unconfined \
 	--cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
 	--tmpfs /run --tmpfs /run/lock \
@@ -316,6 +317,21 @@ crash_recovers() {
 
 service_restart_serves() { in_c 'imdsd service restart' && cli_arn; }
 
+# The daemon renews SSO sign-ins in the SDKs' token cache: inside the
+# unit's sandbox (ProtectSystem=strict) alice can write there, though not
+# elsewhere in ~/.aws; the directory exists, owned by alice. (Joining the
+# service's mount namespace is why the container has SYS_PTRACE.)
+sso_cache_writable() {
+	in_c '
+pid=$(systemctl show -p MainPID --value imdsd)
+[ "$pid" -gt 0 ] || { echo "no MainPID"; exit 1; }
+own=$(stat -c "%U %a" /home/alice/.aws/sso/cache) && [ "$own" = "alice 700" ] || { echo "cache directory: $own"; exit 1; }
+in_sandbox() { nsenter --mount=/proc/$pid/ns/mnt -- setpriv --reuid alice --regid alice --clear-groups "$@"; }
+in_sandbox touch /home/alice/.aws/.imdsd-probe 2>/dev/null && { rm -f /home/alice/.aws/.imdsd-probe; echo "the sandbox lets the service write ~/.aws: no sandbox to test"; exit 1; }
+in_sandbox touch /home/alice/.aws/sso/cache/.imdsd-probe || { echo "alice cannot write the SSO cache inside the service sandbox"; exit 1; }
+rm -f /home/alice/.aws/sso/cache/.imdsd-probe'
+}
+
 # As alice (the service's user), with no AWS variables.
 as_alice() { in_c "runuser -u alice -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/home/alice LANG=C.UTF-8 $1"; }
 
@@ -383,6 +399,7 @@ imdsd service install --aws-user alice && test -f /etc/systemd/system/imdsd.serv
 check "package: imdsd service start waits until it answers" in_c 'imdsd service start'
 check "package: the service created its ECS token as alice, mode 0600" in_c '[ "$(stat -c "%U %a" /home/alice/.config/imdsd/ecs-token)" = "alice 600" ]'
 check "package: status: running, 4 listeners answering" running_and_answering
+check "package: the SSO token cache exists (alice, 0700) and is writable inside the sandbox" sso_cache_writable
 check "package: 169.254.169.254/32 and 169.254.170.2/32 on lo, labelled lo:imdsd" addrs_present
 check "package: runs as alice with CAP_NET_BIND_SERVICE+CAP_NET_ADMIN only, NoNewPrivileges" least_privilege
 check "package: aws sts get-caller-identity (no AWS env, no AWS files) -> assumed role" cli_arn
