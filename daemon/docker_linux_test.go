@@ -96,8 +96,9 @@ func TestBridgeWatchIsEventDriven(t *testing.T) {
 		t.Skipf("no interface change notifications here: %v", err)
 	}
 	e := startEnv(t, envOptions{})
-	waitFor(t, patience, func() bool { return e.d.bridgeScans.Load() >= 1 }, "no initial scan of docker networks")
-	time.Sleep(100 * time.Millisecond)
+	// Two scans at start: New's (the networks logged at start) and the
+	// watcher's first, for a network that came up before it subscribed.
+	waitFor(t, patience, func() bool { return e.d.bridgeScans.Load() >= 2 }, "no initial scans of docker networks")
 	n := e.d.bridgeScans.Load()
 	changed := false
 	idle := time.After(2500 * time.Millisecond)
