@@ -1,5 +1,5 @@
 // Command depfloor is the benchmark's floor for idle memory: the reference
-// server (bench/refserver's handler) plus the one dependency imdsd cannot
+// server (bench/refhttp, as bench/refserver) plus the one dependency imdsd cannot
 // drop, aws-sdk-go-v2's shared-config loader, used once as the daemon uses
 // it at its start: load a profile and fetch its credentials. What an idle
 // imdsd holds above this is imdsd's own; what this holds above the
@@ -10,13 +10,10 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
-	"net"
-	"net/http"
-	"os"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/imdsd/imdsd/bench/refhttp"
 )
 
 func main() {
@@ -25,42 +22,12 @@ func main() {
 	profile := flag.String("profile", "dev", "AWS profile whose credentials are fetched once at the start")
 	region := flag.String("region", "us-east-1", "AWS region for the fetch")
 	flag.Parse()
-	imdsDoc, err1 := os.ReadFile(*imdsBody)
-	ecsDoc, err2 := os.ReadFile(*ecsBody)
-	ln, err3 := net.Listen("tcp", "127.0.0.1:0")
-	for _, err := range []error{err1, err2, err3} {
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "depfloor:", err)
-			os.Exit(1)
+	refhttp.Main("depfloor", *imdsBody, *ecsBody, func() error {
+		ctx := context.Background()
+		cfg, err := config.LoadDefaultConfig(ctx, config.WithSharedConfigProfile(*profile), config.WithRegion(*region))
+		if err == nil {
+			_, err = cfg.Credentials.Retrieve(ctx)
 		}
-	}
-	ctx := context.Background()
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithSharedConfigProfile(*profile), config.WithRegion(*region))
-	if err == nil {
-		_, err = cfg.Credentials.Retrieve(ctx)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "depfloor:", err)
-		os.Exit(1)
-	}
-	const token = "REFERENCEtokenREFERENCEtoken0001" // as refserver's
-	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		switch p := r.URL.Path; {
-		case r.Method == http.MethodPut && p == "/latest/api/token":
-			w.Header().Set("X-Aws-Ec2-Metadata-Token-Ttl-Seconds", r.Header.Get("X-Aws-Ec2-Metadata-Token-Ttl-Seconds"))
-			w.Header().Set("Content-Type", "text/plain")
-			w.Write([]byte(token))
-		case strings.HasSuffix(p, "/security-credentials/"):
-			w.Header().Set("Content-Type", "text/plain")
-			w.Write([]byte("dev"))
-		case strings.HasPrefix(p, "/latest/"):
-			w.Header().Set("Content-Type", "text/plain")
-			w.Write(imdsDoc)
-		default:
-			w.Header().Set("Content-Type", "application/json")
-			w.Write(ecsDoc)
-		}
+		return err
 	})
-	fmt.Println("http://" + ln.Addr().String())
-	fmt.Fprintln(os.Stderr, http.Serve(ln, nil))
 }
